@@ -1,0 +1,220 @@
+//! `putfs serve` options: every flag with its `PUTFS_*` environment variable,
+//! upstream PutFS's variables with upstream's meaning, and the checks that
+//! turn them into a configuration.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::builder::BoolishValueParser;
+use clap::{Args, ValueEnum};
+
+use crate::store::{KeyLimits, KeyMatcher, OnExisting, Policy, StoreConfig};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FsyncMode {
+    /// fsync file and directories before acknowledging (durable).
+    Always,
+    /// Never fsync: a 201 does not survive a power cut (benchmarks only).
+    Never,
+}
+
+/// Run the object server.
+#[derive(Debug, Clone, Args)]
+#[command(
+    after_long_help = "Every flag can also be set by its environment variable. \
+    Upstream PutFS's PUTFS_WORM_PATHS, PUTFS_WORM_GLOBS, PUTFS_WORM_STRICT and \
+    PUTFS_WORM_ALLOW_DELETE keep upstream's meaning (see README)."
+)]
+pub struct ServeArgs {
+    /// Data root: every object is a plain file under it.
+    #[arg(long, env = "PUTFS_ROOT", default_value = "./data")]
+    pub root: PathBuf,
+
+    /// Address to listen on; port 0 picks a free port. The bound address is
+    /// printed as `putfs listening on http://ADDR` once ready.
+    #[arg(long, env = "PUTFS_LISTEN", default_value = "127.0.0.1:8000")]
+    pub listen: SocketAddr,
+
+    /// Replica mode: serve reads, refuse writes, create no temp files.
+    #[arg(long, env = "PUTFS_READ_ONLY")]
+    pub read_only: bool,
+
+    /// With --read-only: proxy PUT and DELETE to this primary (http://host:port).
+    #[arg(long, env = "PUTFS_FORWARD_WRITES_TO", requires = "read_only")]
+    pub forward_writes_to: Option<url::Url>,
+
+    /// `never` gives up durability for speed (benchmarks only).
+    #[arg(long, env = "PUTFS_FSYNC", value_enum, default_value = "always")]
+    pub fsync: FsyncMode,
+
+    /// PUT on an existing write-once key: verify (same bytes 204, different
+    /// 409), strict (always 409) or lenient (always 204). Default: verify, or
+    /// strict when PUTFS_WORM_STRICT=true.
+    #[arg(long, env = "PUTFS_ON_EXISTING", value_enum)]
+    pub on_existing: Option<OnExisting>,
+
+    /// Key globs that may be replaced (atomic, last writer wins), comma-separated.
+    /// `*` stays within a segment, `**` crosses segments.
+    #[arg(long, env = "PUTFS_MUTABLE_GLOBS", value_delimiter = ',')]
+    pub mutable: Vec<String>,
+
+    /// Key globs that may not be deleted (403), comma-separated.
+    #[arg(long, env = "PUTFS_RETAIN_GLOBS", value_delimiter = ',')]
+    pub retain: Vec<String>,
+
+    /// Content-addressed keys: regexes with a named group sha256, sha1 or
+    /// sha512 holding the hex digest the body must have, comma-separated.
+    #[arg(long, env = "PUTFS_CHECKSUM_PATHS", value_delimiter = ',')]
+    pub checksum_paths: Vec<String>,
+
+    /// Most segments in a key.
+    #[arg(long, env = "PUTFS_MAX_PATH_DEPTH", default_value_t = 32)]
+    pub max_depth: usize,
+
+    /// Longest key, in bytes.
+    #[arg(long, env = "PUTFS_MAX_KEY_BYTES", default_value_t = 1024)]
+    pub max_key_bytes: usize,
+
+    /// Abort listings longer than this many keys (0: no cap).
+    #[arg(long, env = "PUTFS_MAX_LIST_KEYS", default_value_t = 0)]
+    pub max_list_keys: u64,
+
+    /// Require `Authorization: Bearer TOKEN` for PUT and DELETE.
+    #[arg(long, env = "PUTFS_WRITE_TOKEN", hide_env_values = true)]
+    pub write_token: Option<String>,
+
+    /// Require `Authorization: Bearer TOKEN` for GET, HEAD and QUERY.
+    #[arg(long, env = "PUTFS_READ_TOKEN", hide_env_values = true)]
+    pub read_token: Option<String>,
+
+    /// Abort an upload that sends nothing for this long (408).
+    #[arg(long, env = "PUTFS_BODY_TIMEOUT", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub body_timeout: Duration,
+
+    /// On SIGTERM/SIGINT, how long in-flight requests may finish.
+    #[arg(long, env = "PUTFS_SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub shutdown_timeout: Duration,
+
+    /// Log one line per request (costs throughput).
+    #[arg(long, env = "PUTFS_ACCESS_LOG")]
+    pub access_log: bool,
+
+    /// Log filter, tracing EnvFilter syntax (e.g. `info`, `putfs=debug`).
+    #[arg(long, env = "PUTFS_LOG", default_value = "info")]
+    pub log: String,
+
+    /// Upstream: only keys matching these regexes are write-once.
+    #[arg(long, env = "PUTFS_WORM_PATHS", value_delimiter = ',', hide = true)]
+    pub worm_paths: Vec<String>,
+
+    /// Upstream (docs): only keys matching these globs are write-once.
+    #[arg(long, env = "PUTFS_WORM_GLOBS", value_delimiter = ',', hide = true)]
+    pub worm_globs: Vec<String>,
+
+    /// Upstream: `true` is --on-existing strict.
+    #[arg(long, env = "PUTFS_WORM_STRICT", value_parser = BoolishValueParser::new(), hide = true)]
+    pub worm_strict: Option<bool>,
+
+    /// Upstream: whether write-once keys may be deleted.
+    #[arg(long, env = "PUTFS_WORM_ALLOW_DELETE", value_parser = BoolishValueParser::new(), hide = true)]
+    pub worm_allow_delete: Option<bool>,
+}
+
+/// Everything the HTTP layer needs beyond the store.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    pub max_list_keys: Option<u64>,
+    pub write_token: Option<String>,
+    pub read_token: Option<String>,
+    pub body_timeout: Duration,
+    pub access_log: bool,
+    pub forward_writes_to: Option<url::Url>,
+}
+
+/// The resolved configuration of `putfs serve`.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub listen: SocketAddr,
+    pub store: StoreConfig,
+    pub http: HttpConfig,
+    pub shutdown_timeout: Duration,
+    pub log: String,
+}
+
+impl ServeArgs {
+    /// Check the options and resolve upstream's variables.
+    pub fn resolve(self) -> Result<ServeConfig, String> {
+        let upstream_mode = !self.worm_paths.is_empty() || !self.worm_globs.is_empty();
+        let worm_only = if upstream_mode {
+            Some(KeyMatcher::new(&self.worm_globs, &self.worm_paths)?)
+        } else {
+            None
+        };
+        let retain_worm = match self.worm_allow_delete {
+            Some(allow) => !allow,
+            None => upstream_mode,
+        };
+        let on_existing = match (self.on_existing, self.worm_strict) {
+            (Some(o), _) => o,
+            (None, Some(true)) => OnExisting::Strict,
+            (None, _) => OnExisting::Verify,
+        };
+        let checksum_paths = self
+            .checksum_paths
+            .iter()
+            .map(|p| regex::Regex::new(p).map_err(|e| format!("--checksum-paths {p:?}: {e}")))
+            .collect::<Result<Vec<_>, _>>()?;
+        if self.max_depth == 0 {
+            return Err("--max-depth must be at least 1".into());
+        }
+        if self.max_key_bytes == 0 {
+            return Err("--max-key-bytes must be at least 1".into());
+        }
+        let policy = Policy {
+            on_existing,
+            mutable: KeyMatcher::from_globs(&self.mutable)
+                .map_err(|e| format!("--mutable: {e}"))?,
+            worm_only,
+            retain: KeyMatcher::from_globs(&self.retain).map_err(|e| format!("--retain: {e}"))?,
+            retain_worm,
+            checksum_paths,
+        };
+        for (name, t) in [
+            ("--write-token", &self.write_token),
+            ("--read-token", &self.read_token),
+        ] {
+            if t.as_deref().is_some_and(str::is_empty) {
+                return Err(format!("{name} must not be empty"));
+            }
+        }
+        if let Some(u) = &self.forward_writes_to
+            && !matches!(u.scheme(), "http" | "https")
+        {
+            return Err("--forward-writes-to must be an http:// or https:// URL".into());
+        }
+        Ok(ServeConfig {
+            listen: self.listen,
+            store: StoreConfig {
+                root: self.root,
+                fsync: self.fsync == FsyncMode::Always,
+                read_only: self.read_only,
+                limits: KeyLimits {
+                    max_depth: self.max_depth,
+                    max_key_bytes: self.max_key_bytes,
+                },
+                policy,
+            },
+            http: HttpConfig {
+                max_list_keys: (self.max_list_keys > 0).then_some(self.max_list_keys),
+                write_token: self.write_token,
+                read_token: self.read_token,
+                body_timeout: self.body_timeout,
+                access_log: self.access_log,
+                forward_writes_to: self.forward_writes_to,
+            },
+            shutdown_timeout: self.shutdown_timeout,
+            log: self.log,
+        })
+    }
+}

@@ -1,0 +1,124 @@
+//! The one place where errors become HTTP status codes.
+
+use axum::response::{IntoResponse, Response};
+use http::{HeaderValue, StatusCode, header};
+
+use crate::store::StoreError;
+
+/// Everything a request can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("missing or wrong bearer token")]
+    Unauthorized,
+    #[error("method not allowed here; allowed: {0}")]
+    MethodNotAllowed(&'static str),
+    #[error("unsupported media type: {0}")]
+    UnsupportedMediaType(String),
+    #[error("precondition failed")]
+    PreconditionFailed,
+    #[error("range not satisfiable")]
+    RangeNotSatisfiable(u64),
+    #[error("the client sent no body data for too long")]
+    BodyTimeout,
+    #[error("{0}")]
+    NotFound(String),
+    #[error("the primary could not be reached: {0}")]
+    BadGateway(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Store(e) => store_status(e),
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+            ApiError::RangeNotSatisfiable(_) => StatusCode::RANGE_NOT_SATISFIABLE,
+            ApiError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::BadGateway(_) => StatusCode::BAD_GATEWAY,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+fn store_status(e: &StoreError) -> StatusCode {
+    match e {
+        StoreError::InvalidKey(_) | StoreError::ParentNotDir | StoreError::Escape => {
+            StatusCode::BAD_REQUEST
+        }
+        StoreError::Aborted(_) => StatusCode::BAD_REQUEST,
+        StoreError::NotFound => StatusCode::NOT_FOUND,
+        StoreError::IsDirectory | StoreError::Conflict => StatusCode::CONFLICT,
+        StoreError::Exists => StatusCode::PRECONDITION_FAILED,
+        StoreError::DigestMismatch(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        StoreError::NoSpace => StatusCode::INSUFFICIENT_STORAGE,
+        StoreError::PermissionDenied | StoreError::Retained | StoreError::ReadOnly => {
+            StatusCode::FORBIDDEN
+        }
+        StoreError::Io(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+impl From<tokio::task::JoinError> for ApiError {
+    fn from(e: tokio::task::JoinError) -> ApiError {
+        ApiError::Internal(format!("worker task failed: {e}"))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::error!(error = %self, "request failed");
+        }
+        let mut resp = (status, format!("{self}\n")).into_response();
+        let h = resp.headers_mut();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        match &self {
+            ApiError::MethodNotAllowed(allow) => {
+                h.insert(header::ALLOW, HeaderValue::from_static(allow));
+            }
+            ApiError::Unauthorized => {
+                h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            ApiError::RangeNotSatisfiable(size) => {
+                if let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}")) {
+                    h.insert(header::CONTENT_RANGE, v);
+                }
+            }
+            _ => {}
+        }
+        resp
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses() {
+        assert_eq!(ApiError::from(StoreError::NoSpace).status(), 507);
+        assert_eq!(ApiError::from(StoreError::Conflict).status(), 409);
+        assert_eq!(ApiError::from(StoreError::Exists).status(), 412);
+        assert_eq!(
+            ApiError::from(StoreError::DigestMismatch("x".into())).status(),
+            422
+        );
+        assert_eq!(ApiError::from(StoreError::ReadOnly).status(), 403);
+        let r = ApiError::MethodNotAllowed("QUERY").into_response();
+        assert_eq!(r.headers()[header::ALLOW], "QUERY");
+    }
+}

@@ -1,0 +1,56 @@
+//! putfs's own endpoints under `/.putfs/`. No key can start with `.putfs`,
+//! so these can never shadow an object.
+
+use axum::response::{IntoResponse, Response};
+use http::{HeaderValue, Method, StatusCode, header};
+
+use super::App;
+use super::error::ApiError;
+
+pub const PREFIX: &str = "/.putfs/";
+
+pub fn is_internal(path: &str) -> bool {
+    path.starts_with(PREFIX) || path == "/.putfs"
+}
+
+pub async fn handle(app: &App, method: &Method, path: &str) -> Result<Response, ApiError> {
+    let name = path.strip_prefix(PREFIX).unwrap_or("");
+    if !matches!(name, "live" | "ready" | "metrics") {
+        return Err(ApiError::NotFound(format!(
+            "{path} is reserved for putfs; its endpoints are {PREFIX}live, {PREFIX}ready and {PREFIX}metrics"
+        )));
+    }
+    if method != Method::GET && method != Method::HEAD {
+        return Err(ApiError::MethodNotAllowed("GET, HEAD"));
+    }
+    let store = app.store.clone();
+    match name {
+        "live" => Ok((StatusCode::OK, "live\n").into_response()),
+        "ready" => {
+            let checks = app.ready_checks.clone();
+            let verdict = tokio::task::spawn_blocking(move || {
+                store.check_ready()?;
+                checks.iter().try_for_each(|c| c())
+            })
+            .await?;
+            Ok(match verdict {
+                Ok(()) => (StatusCode::OK, "ready\n".to_owned()).into_response(),
+                Err(why) => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("not ready: {why}\n"),
+                )
+                    .into_response(),
+            })
+        }
+        _ => {
+            let space = tokio::task::spawn_blocking(move || store.space().ok()).await?;
+            let text = app.metrics.render(space);
+            let mut resp = text.into_response();
+            resp.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
+            Ok(resp)
+        }
+    }
+}

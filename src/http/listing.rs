@@ -1,0 +1,401 @@
+//! Listings: upstream's `QUERY /prefix/` and `GET /prefix/` with query
+//! parameters and content negotiation. The walk runs on a blocking thread and
+//! streams through a small channel, so memory is bounded by a few buffers.
+
+use std::ops::ControlFlow;
+use std::sync::LazyLock;
+
+use axum::body::Body;
+use axum::response::Response;
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use http_body_util::BodyExt;
+use regex::bytes::Regex;
+use tokio::sync::mpsc;
+
+use super::App;
+use super::error::ApiError;
+use super::listing_format::Format;
+use crate::store::{ListOptions, Listing, Prefix, StoreError};
+
+/// Upstream's cap on a QUERY body.
+const MAX_QUERY_BODY: usize = 64;
+
+/// Flush the output buffer to the client at this size.
+const FLUSH_AT: usize = 64 * 1024;
+
+/// Upstream's grammar: `<depth> [dirs] [stat]`, surrounding whitespace trimmed.
+static QUERY_BODY: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^([+-]?[0-9]+)(?:[ \t\r\n]+(dirs))?(?:[ \t\r\n]+(stat))?$").expect("valid regex")
+});
+
+/// Which entries a listing shows beyond depth: glob and excluded prefix.
+#[derive(Default)]
+struct Filter {
+    glob: Option<globset::GlobMatcher>,
+    /// Match the glob against the file name instead of the relative key
+    /// (a pattern without `/`, like `*.pdf`).
+    glob_on_name: bool,
+    exclude_prefix: Option<String>,
+}
+
+impl Filter {
+    fn keeps(&self, rel: &str, is_dir: bool) -> bool {
+        if self
+            .exclude_prefix
+            .as_deref()
+            .is_some_and(|p| rel.starts_with(p))
+        {
+            return false;
+        }
+        match &self.glob {
+            Some(g) if !is_dir => {
+                let subject = if self.glob_on_name {
+                    rel.rsplit('/').next().unwrap_or(rel)
+                } else {
+                    rel
+                };
+                g.is_match(subject)
+            }
+            _ => true,
+        }
+    }
+}
+
+/// `QUERY /prefix/`, exactly as upstream.
+pub async fn query(
+    app: &App,
+    prefix: Prefix,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let media_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .unwrap_or_default();
+    if !media_type.is_empty() && media_type != "text/plain" {
+        return Err(ApiError::UnsupportedMediaType(media_type));
+    }
+    let raw = http_body_util::Limited::new(body, MAX_QUERY_BODY)
+        .collect()
+        .await
+        .map_err(|_| {
+            ApiError::BadRequest(format!("QUERY body is longer than {MAX_QUERY_BODY} bytes"))
+        })?
+        .to_bytes();
+    let mut opts = ListOptions::default();
+    if !raw.is_empty() {
+        if media_type.is_empty() {
+            return Err(ApiError::UnsupportedMediaType(
+                "a QUERY body needs Content-Type: text/plain".into(),
+            ));
+        }
+        let caps = QUERY_BODY.captures(raw.trim_ascii()).ok_or_else(|| {
+            ApiError::BadRequest("QUERY body must be `<depth> [dirs] [stat]`".into())
+        })?;
+        opts.depth = Some(parse_depth(&caps[1]));
+        opts.dirs = caps.get(2).is_some();
+        opts.stat = caps.get(3).is_some();
+    }
+    let format = Format::Lines { stat: opts.stat };
+    // Upstream lists a missing prefix as empty.
+    let listing = open(app, prefix.clone()).await?;
+    Ok(stream(
+        app,
+        listing,
+        &prefix,
+        opts,
+        Filter::default(),
+        format,
+        true,
+    ))
+}
+
+/// A depth out of range saturates, as upstream's ports do.
+fn parse_depth(digits: &[u8]) -> i64 {
+    let text = std::str::from_utf8(digits).unwrap_or("0");
+    text.parse::<i64>().unwrap_or(if text.starts_with('-') {
+        i64::MIN
+    } else {
+        i64::MAX
+    })
+}
+
+/// `GET /prefix/?depth=&glob=&exclude_prefix=&stat&dirs&format=`.
+pub async fn get(
+    app: &App,
+    prefix: Prefix,
+    method: &Method,
+    query: Option<&str>,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
+    let mut opts = ListOptions::default();
+    let mut filter = Filter::default();
+    let mut format_param = None;
+    let (mut depth_given, mut dirs_given) = (false, false);
+    for (k, v) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        match k.as_ref() {
+            "depth" => {
+                opts.depth = Some(v.parse().map_err(|_| {
+                    ApiError::BadRequest(format!("depth must be an integer, got {v:?}"))
+                })?);
+                depth_given = true;
+            }
+            "glob" => {
+                filter.glob = Some(crate::store::policy::glob(&v).map_err(ApiError::BadRequest)?);
+                filter.glob_on_name = !v.contains('/');
+            }
+            "exclude_prefix" => filter.exclude_prefix = Some(v.into_owned()),
+            "stat" => opts.stat = flag(&v)?,
+            "dirs" => {
+                opts.dirs = flag(&v)?;
+                dirs_given = true;
+            }
+            "format" => format_param = Some(v.into_owned()),
+            _ => {}
+        }
+    }
+    let format = match format_param.as_deref() {
+        Some("text") => Format::Lines { stat: opts.stat },
+        Some("json") => Format::Json,
+        Some("html") => Format::Html,
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "format must be text, json or html, got {other:?}"
+            )));
+        }
+        None => negotiate(headers, opts.stat),
+    };
+    match format {
+        Format::Json => opts.stat = true,
+        Format::Html => {
+            // A page per directory, as browsers and rclone walk it.
+            opts.stat = true;
+            if !depth_given {
+                opts.depth = Some(1);
+            }
+            if !dirs_given {
+                opts.dirs = true;
+            }
+        }
+        Format::Lines { .. } => {}
+    }
+    let listing = open(app, prefix.clone())
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no such prefix: /{}", prefix.as_str())))?;
+    if method == Method::HEAD {
+        let mut resp = Response::new(Body::empty());
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(format.content_type(false)),
+        );
+        return Ok(resp);
+    }
+    Ok(stream(
+        app,
+        Some(listing),
+        &prefix,
+        opts,
+        filter,
+        format,
+        false,
+    ))
+}
+
+fn flag(v: &str) -> Result<bool, ApiError> {
+    match v.to_ascii_lowercase().as_str() {
+        "" | "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err(ApiError::BadRequest(format!(
+            "expected a boolean, got {v:?}"
+        ))),
+    }
+}
+
+/// The format the client prefers: the first of ours in its `Accept` list
+/// (q=0 excluded). rclone's `http` backend sends no `Accept` but only reads
+/// HTML, so it gets HTML.
+fn negotiate(headers: &HeaderMap, stat: bool) -> Format {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    let Some(accept) = accept else {
+        let rclone = headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ua| ua.starts_with("rclone/"));
+        return if rclone {
+            Format::Html
+        } else {
+            Format::Lines { stat }
+        };
+    };
+    for range in accept.split(',') {
+        let mut parts = range.split(';');
+        let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+        let refused = parts.any(|p| {
+            let p = p.trim();
+            p.strip_prefix("q=")
+                .is_some_and(|q| q.trim().parse::<f32>().is_ok_and(|q| q == 0.0))
+        });
+        if refused {
+            continue;
+        }
+        match media.as_str() {
+            "application/json" => return Format::Json,
+            "text/html" | "application/xhtml+xml" => return Format::Html,
+            "text/plain" | "*/*" | "text/*" => return Format::Lines { stat },
+            _ => {}
+        }
+    }
+    Format::Lines { stat }
+}
+
+/// Open the prefix's directory; `None` when it does not exist.
+async fn open(app: &App, prefix: Prefix) -> Result<Option<Listing>, ApiError> {
+    let store = app.store.clone();
+    match tokio::task::spawn_blocking(move || store.open_listing(&prefix)).await? {
+        Ok(l) => Ok(Some(l)),
+        Err(StoreError::NotFound) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Start the walk on a blocking thread and stream its output. Passing the
+/// key cap or failing mid-walk aborts the body: the client sees a broken
+/// response, never a complete-looking truncated one.
+fn stream(
+    app: &App,
+    listing: Option<Listing>,
+    prefix: &Prefix,
+    opts: ListOptions,
+    filter: Filter,
+    format: Format,
+    query: bool,
+) -> Response {
+    let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    let max_keys = app.cfg.max_list_keys;
+    let prefix_text = prefix.as_str().to_owned();
+    let metrics = app.metrics.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut buf = Vec::with_capacity(FLUSH_AT * 2);
+        format.begin(&mut buf, &prefix_text);
+        let mut count: u64 = 0;
+        let mut failure: Option<String> = None;
+        let mut gone = false;
+        if let Some(listing) = listing {
+            let walked = listing.walk(opts, &mut |e| {
+                if !filter.keeps(e.rel, e.is_dir) {
+                    return ControlFlow::Continue(());
+                }
+                if max_keys.is_some_and(|m| count >= m) {
+                    failure = Some(format!("listing exceeds the limit of {} keys", count));
+                    return ControlFlow::Break(());
+                }
+                format.entry(&mut buf, e, count == 0);
+                count += 1;
+                if buf.len() >= FLUSH_AT {
+                    let chunk = Bytes::from(std::mem::replace(
+                        &mut buf,
+                        Vec::with_capacity(FLUSH_AT * 2),
+                    ));
+                    metrics.bytes_out.inc_by(chunk.len() as u64);
+                    if tx.blocking_send(Ok(chunk)).is_err() {
+                        gone = true;
+                        return ControlFlow::Break(());
+                    }
+                }
+                ControlFlow::Continue(())
+            });
+            if let Err(e) = walked {
+                failure = Some(format!("listing failed: {e}"));
+            }
+        }
+        if gone {
+            return;
+        }
+        if let Some(msg) = failure {
+            tracing::warn!(prefix = %prefix_text, "{msg}; aborting the response");
+            let _ = tx.blocking_send(Err(std::io::Error::other(msg)));
+            return;
+        }
+        format.end(&mut buf);
+        metrics.bytes_out.inc_by(buf.len() as u64);
+        let _ = tx.blocking_send(Ok(Bytes::from(buf)));
+    });
+    let body = Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    }));
+    let mut resp = Response::new(body);
+    *resp.status_mut() = StatusCode::OK;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(format.content_type(query)),
+    );
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accept(v: Option<&str>, ua: Option<&str>) -> Format {
+        let mut h = HeaderMap::new();
+        if let Some(v) = v {
+            h.insert(header::ACCEPT, v.parse().unwrap());
+        }
+        if let Some(ua) = ua {
+            h.insert(header::USER_AGENT, ua.parse().unwrap());
+        }
+        negotiate(&h, false)
+    }
+
+    #[test]
+    fn negotiation() {
+        let text = Format::Lines { stat: false };
+        assert_eq!(accept(None, None), text);
+        assert_eq!(accept(Some("*/*"), None), text);
+        assert_eq!(accept(Some("application/json"), None), Format::Json);
+        assert_eq!(
+            accept(Some("text/html,application/xhtml+xml,*/*;q=0.8"), None),
+            Format::Html
+        );
+        assert_eq!(
+            accept(Some("text/html;q=0, application/json"), None),
+            Format::Json
+        );
+        assert_eq!(accept(None, Some("rclone/v1.60.1")), Format::Html);
+    }
+
+    #[test]
+    fn query_grammar() {
+        let ok = |s: &str| QUERY_BODY.captures(s.as_bytes()).is_some();
+        assert!(ok("1"));
+        assert!(ok("-1"));
+        assert!(ok("2 dirs"));
+        assert!(ok("2 stat"));
+        assert!(ok("2\tdirs stat"));
+        assert!(!ok("2 stat dirs"));
+        assert!(!ok("abc"));
+        assert!(!ok("1_0"));
+        assert_eq!(parse_depth(b"99999999999999999999"), i64::MAX);
+    }
+
+    #[test]
+    fn filters() {
+        let f = Filter {
+            glob: Some(crate::store::policy::glob("*.pdf").unwrap()),
+            glob_on_name: true,
+            exclude_prefix: Some("skip/".into()),
+        };
+        assert!(f.keeps("a/b.pdf", false));
+        assert!(!f.keeps("a/b.txt", false));
+        assert!(f.keeps("a/", true));
+        assert!(!f.keeps("skip/x.pdf", false));
+    }
+}

@@ -1,0 +1,147 @@
+//! The HTTP layer: one entry point that routes a request to its handler,
+//! and records metrics and the access log for every answer.
+//!
+//! Routing is by the shape of the key, not a route table: `/.putfs/…` is
+//! putfs's own, a path ending in `/` is a listing, anything else an object.
+
+mod auth;
+mod conditional;
+mod digest_headers;
+mod error;
+mod forward;
+mod internal;
+mod listing;
+mod listing_format;
+mod object_get;
+mod object_put;
+mod range;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use http::{HeaderValue, Method, header};
+
+pub use error::ApiError;
+pub use forward::Forwarder;
+
+use crate::config::HttpConfig;
+use crate::metrics::{Metrics, method_label};
+use crate::store::{Store, StoreError, Target};
+
+const OBJECT_ALLOW: &str = "GET, HEAD, PUT, DELETE";
+const LISTING_ALLOW: &str = "GET, HEAD, QUERY";
+
+/// An extra readiness condition (e.g. replication lag); `Err` says why not.
+pub type ReadyCheck = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
+
+/// Everything a handler needs. Cheap to clone.
+#[derive(Clone)]
+pub struct App {
+    pub store: Arc<Store>,
+    pub cfg: Arc<HttpConfig>,
+    pub metrics: Arc<Metrics>,
+    pub forward: Option<Forwarder>,
+    pub ready_checks: Arc<Vec<ReadyCheck>>,
+}
+
+pub fn router(app: App) -> Router {
+    Router::new().fallback(handle).with_state(app)
+}
+
+async fn handle(State(app): State<App>, req: Request) -> Response {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let path = app.cfg.access_log.then(|| req.uri().path().to_owned());
+    let mut resp = route(&app, req)
+        .await
+        .unwrap_or_else(IntoResponse::into_response);
+    let status = resp.status();
+    // An error answered before a request body was read: the rest of the body
+    // may still be on the wire, so the connection cannot be reused.
+    if status.as_u16() >= 400 && matches!(method.as_str(), "PUT" | "POST" | "QUERY" | "PATCH") {
+        resp.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    let elapsed = started.elapsed();
+    app.metrics.request(
+        method_label(&method),
+        status.as_u16(),
+        elapsed.as_secs_f64(),
+    );
+    if let Some(path) = path {
+        tracing::info!(
+            target: "putfs::access",
+            method = %method,
+            path = %path,
+            status = status.as_u16(),
+            micros = elapsed.as_micros() as u64,
+        );
+    }
+    resp
+}
+
+async fn route(app: &App, req: Request) -> Result<Response, ApiError> {
+    let path = req.uri().path();
+    if internal::is_internal(path) {
+        return internal::handle(app, req.method(), path).await;
+    }
+    let target = Target::from_request_path(path, app.store.limits()).map_err(StoreError::from)?;
+    let method = req.method().clone();
+    match target {
+        Target::Object(key) => match method {
+            Method::GET | Method::HEAD => {
+                auth::check(app.cfg.read_token.as_deref(), req.headers())?;
+                object_get::get(app, key, &method, req.headers()).await
+            }
+            Method::PUT | Method::DELETE => {
+                auth::check(app.cfg.write_token.as_deref(), req.headers())?;
+                if app.store.read_only() {
+                    return forward_write(app, req).await;
+                }
+                if method == Method::PUT {
+                    let (parts, body) = req.into_parts();
+                    object_put::put(app, key, &parts.headers, body).await
+                } else {
+                    delete(app, key).await
+                }
+            }
+            _ => Err(ApiError::MethodNotAllowed(OBJECT_ALLOW)),
+        },
+        Target::Listing(prefix) => match method.as_str() {
+            "GET" | "HEAD" => {
+                auth::check(app.cfg.read_token.as_deref(), req.headers())?;
+                let query = req.uri().query().map(str::to_owned);
+                listing::get(app, prefix, &method, query.as_deref(), req.headers()).await
+            }
+            "QUERY" => {
+                auth::check(app.cfg.read_token.as_deref(), req.headers())?;
+                let (parts, body) = req.into_parts();
+                listing::query(app, prefix, &parts.headers, body).await
+            }
+            _ => Err(ApiError::MethodNotAllowed(LISTING_ALLOW)),
+        },
+    }
+}
+
+/// A write reaching a read-only node: forward it, or refuse it.
+async fn forward_write(app: &App, req: Request) -> Result<Response, ApiError> {
+    let Some(fwd) = &app.forward else {
+        return Err(StoreError::ReadOnly.into());
+    };
+    let (parts, body) = req.into_parts();
+    let pq = parts
+        .uri
+        .path_and_query()
+        .map_or(parts.uri.path(), |pq| pq.as_str());
+    fwd.forward(parts.method.clone(), pq, &parts.headers, body)
+        .await
+}
+
+async fn delete(app: &App, key: crate::store::Key) -> Result<Response, ApiError> {
+    let store = app.store.clone();
+    tokio::task::spawn_blocking(move || store.delete(&key)).await??;
+    Ok(http::StatusCode::NO_CONTENT.into_response())
+}

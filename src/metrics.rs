@@ -1,0 +1,221 @@
+//! Prometheus metrics: one registry, every series putfs exports.
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+use crate::store::{Space, StoreMetrics};
+
+pub struct Metrics {
+    registry: Registry,
+    pub requests: IntCounterVec,
+    pub latency: HistogramVec,
+    pub bytes_in: IntCounter,
+    pub bytes_out: IntCounter,
+    pub put_outcomes: IntCounterVec,
+    pub store: StoreMetrics,
+    free_bytes: IntGauge,
+    total_bytes: IntGauge,
+    free_inodes: IntGauge,
+    pub read_only: IntGauge,
+}
+
+/// PUT outcomes, as the `outcome` label of `putfs_put_outcomes_total`.
+#[derive(Debug, Clone, Copy)]
+pub enum PutOutcomeLabel {
+    Created,
+    Identical,
+    Conflict,
+    DigestMismatch,
+    Aborted,
+    Failed,
+}
+
+impl PutOutcomeLabel {
+    fn as_str(self) -> &'static str {
+        match self {
+            PutOutcomeLabel::Created => "created",
+            PutOutcomeLabel::Identical => "identical",
+            PutOutcomeLabel::Conflict => "conflict",
+            PutOutcomeLabel::DigestMismatch => "digest_mismatch",
+            PutOutcomeLabel::Aborted => "aborted",
+            PutOutcomeLabel::Failed => "failed",
+        }
+    }
+}
+
+fn reg<T: prometheus::core::Collector + Clone + 'static>(r: &Registry, c: T) -> T {
+    r.register(Box::new(c.clone()))
+        .expect("metric names are unique");
+    c
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let r = Registry::new();
+        let latency_buckets = vec![
+            0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+            2.5, 5.0, 10.0, 30.0,
+        ];
+        let requests = reg(
+            &r,
+            IntCounterVec::new(
+                Opts::new(
+                    "putfs_http_requests_total",
+                    "HTTP requests by method and status",
+                ),
+                &["method", "status"],
+            )
+            .expect("valid"),
+        );
+        let latency = reg(
+            &r,
+            HistogramVec::new(
+                HistogramOpts::new(
+                    "putfs_http_request_duration_seconds",
+                    "Time to the response head, by method",
+                )
+                .buckets(latency_buckets.clone()),
+                &["method"],
+            )
+            .expect("valid"),
+        );
+        let bytes_in = reg(
+            &r,
+            IntCounter::new(
+                "putfs_http_received_bytes_total",
+                "Request body bytes received",
+            )
+            .expect("valid"),
+        );
+        let bytes_out = reg(
+            &r,
+            IntCounter::new("putfs_http_sent_bytes_total", "Response body bytes sent")
+                .expect("valid"),
+        );
+        let put_outcomes = reg(
+            &r,
+            IntCounterVec::new(
+                Opts::new("putfs_put_outcomes_total", "PUT requests by outcome"),
+                &["outcome"],
+            )
+            .expect("valid"),
+        );
+        for o in [
+            PutOutcomeLabel::Created,
+            PutOutcomeLabel::Identical,
+            PutOutcomeLabel::Conflict,
+            PutOutcomeLabel::DigestMismatch,
+            PutOutcomeLabel::Aborted,
+            PutOutcomeLabel::Failed,
+        ] {
+            put_outcomes.with_label_values(&[o.as_str()]);
+        }
+        let store = StoreMetrics {
+            fsync_seconds: reg(
+                &r,
+                Histogram::with_opts(
+                    HistogramOpts::new("putfs_fsync_duration_seconds", "fsync latency")
+                        .buckets(latency_buckets),
+                )
+                .expect("valid"),
+            ),
+            objects_written: reg(
+                &r,
+                IntCounter::new("putfs_objects_written_total", "Objects published").expect("valid"),
+            ),
+            objects_deleted: reg(
+                &r,
+                IntCounter::new("putfs_objects_deleted_total", "Objects deleted").expect("valid"),
+            ),
+        };
+        let gauge = |name: &str, help: &str| reg(&r, IntGauge::new(name, help).expect("valid"));
+        let free_bytes = gauge("putfs_data_root_free_bytes", "Free bytes on the data root");
+        let total_bytes = gauge(
+            "putfs_data_root_size_bytes",
+            "Size of the data root filesystem",
+        );
+        let free_inodes = gauge(
+            "putfs_data_root_free_inodes",
+            "Free inodes on the data root",
+        );
+        let read_only = gauge("putfs_read_only", "1 when this node refuses writes");
+        let build = reg(
+            &r,
+            IntGaugeVec::new(
+                Opts::new("putfs_build_info", "Build information"),
+                &["version"],
+            )
+            .expect("valid"),
+        );
+        build.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+        Metrics {
+            registry: r,
+            requests,
+            latency,
+            bytes_in,
+            bytes_out,
+            put_outcomes,
+            store,
+            free_bytes,
+            total_bytes,
+            free_inodes,
+            read_only,
+        }
+    }
+
+    /// Register a further collector (replication metrics).
+    pub fn register<T: prometheus::core::Collector + Clone + 'static>(&self, c: T) -> T {
+        reg(&self.registry, c)
+    }
+
+    pub fn put_outcome(&self, o: PutOutcomeLabel) {
+        self.put_outcomes.with_label_values(&[o.as_str()]).inc();
+    }
+
+    /// Record a finished request.
+    pub fn request(&self, method: &str, status: u16, seconds: f64) {
+        let status = status.to_string();
+        self.requests.with_label_values(&[method, &status]).inc();
+        self.latency.with_label_values(&[method]).observe(seconds);
+    }
+
+    /// The text exposition, with filesystem gauges read now.
+    pub fn render(&self, space: Option<Space>) -> String {
+        if let Some(s) = space {
+            self.free_bytes.set(clamp(s.free_bytes));
+            self.total_bytes.set(clamp(s.total_bytes));
+            self.free_inodes.set(clamp(s.free_inodes));
+        }
+        let mut out = Vec::new();
+        // Encoding into a Vec cannot fail for well-formed metrics.
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+fn clamp(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// Methods as metric labels: a fixed set, so clients cannot blow up the
+/// label cardinality with invented methods.
+pub fn method_label(m: &http::Method) -> &'static str {
+    match m.as_str() {
+        "GET" => "GET",
+        "HEAD" => "HEAD",
+        "PUT" => "PUT",
+        "DELETE" => "DELETE",
+        "QUERY" => "QUERY",
+        "POST" => "POST",
+        "OPTIONS" => "OPTIONS",
+        _ => "other",
+    }
+}

@@ -1,0 +1,108 @@
+//! `putfs serve`: open the store, bind, announce, serve, shut down cleanly.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{ServeArgs, ServeConfig};
+use crate::http::{self, App, Forwarder};
+use crate::metrics::Metrics;
+use crate::store::Store;
+
+/// How long blocking work (an upload being aborted, say) may take to wind
+/// down once the server has stopped.
+const RUNTIME_DRAIN: Duration = Duration::from_secs(10);
+
+/// Run the server until SIGTERM/SIGINT. Returns a message on failure.
+pub fn main(args: ServeArgs) -> Result<(), String> {
+    let cfg = args.resolve()?;
+    crate::logging::init(&cfg.log)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("starting the runtime: {e}"))?;
+    let result = runtime.block_on(serve(cfg));
+    // Tasks still running (uploads cut off by the shutdown deadline) are
+    // dropped here; their blocking halves remove their temp files.
+    runtime.shutdown_timeout(RUNTIME_DRAIN);
+    result
+}
+
+async fn serve(cfg: ServeConfig) -> Result<(), String> {
+    let metrics = Arc::new(Metrics::new());
+    metrics.read_only.set(i64::from(cfg.store.read_only));
+    let root = cfg.store.root.clone();
+    let store = Store::open(cfg.store.clone(), metrics.store.clone())
+        .map_err(|e| format!("opening data root {}: {e}", root.display()))?;
+    let store = Arc::new(store);
+    if !store.read_only() {
+        let s = store.clone();
+        tokio::task::spawn_blocking(move || {
+            let n = s.remove_orphan_temps();
+            if n > 0 {
+                tracing::info!(
+                    removed = n,
+                    "removed temp files orphaned by an earlier crash"
+                );
+            }
+        });
+    }
+    let forward = match &cfg.http.forward_writes_to {
+        Some(url) => Some(Forwarder::new(url)?),
+        None => None,
+    };
+    let app = App {
+        store,
+        cfg: Arc::new(cfg.http.clone()),
+        metrics,
+        forward,
+        ready_checks: Arc::new(Vec::new()),
+    };
+
+    let listener = TcpListener::bind(cfg.listen)
+        .await
+        .map_err(|e| format!("binding {}: {e}", cfg.listen))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| format!("reading the bound address: {e}"))?;
+    tracing::info!(%addr, root = %root.display(), read_only = cfg.store.read_only, "serving");
+    // The one line tests and scripts wait for.
+    println!("putfs listening on http://{addr}");
+
+    let stop = CancellationToken::new();
+    tokio::spawn(signals(stop.clone()));
+    let server = axum::serve(listener, http::router(app))
+        .with_graceful_shutdown(stop.clone().cancelled_owned());
+    let deadline = async {
+        stop.cancelled().await;
+        tokio::time::sleep(cfg.shutdown_timeout).await;
+    };
+    tokio::select! {
+        r = server => r.map_err(|e| format!("serving: {e}"))?,
+        _ = deadline => tracing::warn!(
+            timeout = ?cfg.shutdown_timeout,
+            "requests still in flight at the shutdown deadline; aborting them"
+        ),
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Cancel `stop` on SIGTERM or SIGINT.
+async fn signals(stop: CancellationToken) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!("cannot install signal handlers");
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: finishing in-flight requests"),
+        _ = int.recv() => tracing::info!("SIGINT: finishing in-flight requests"),
+    }
+    stop.cancel();
+}

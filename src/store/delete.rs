@@ -1,0 +1,57 @@
+//! Durable DELETE with pruning of emptied directories.
+
+use rustix::fd::AsFd;
+use rustix::fs::AtFlags;
+use rustix::io::Errno;
+
+use super::Store;
+use super::error::{Result, StoreError};
+use super::fsops;
+use super::key::Key;
+
+impl Store {
+    /// Remove the object `key`, fsync its directory, then remove the
+    /// directories above it that are left empty (up to, not including, the
+    /// root), fsyncing each parent.
+    pub fn delete(&self, key: &Key) -> Result<()> {
+        if self.read_only() {
+            return Err(StoreError::ReadOnly);
+        }
+        if !self.config.policy.may_delete(key) {
+            return Err(StoreError::Retained);
+        }
+        let root = self.root()?;
+        let parent = key.parent().unwrap_or("");
+        let dir = fsops::open_dir(root.as_fd(), parent).map_err(|e| match e {
+            Errno::NOENT | Errno::NOTDIR => StoreError::NotFound,
+            e => e.into(),
+        })?;
+        let name = key.file_name();
+        let st = fsops::stat_at(dir.as_fd(), name)?;
+        if fsops::is_dir(&st) {
+            return Err(StoreError::NotFound);
+        }
+        rustix::fs::unlinkat(&dir, name, AtFlags::empty())?;
+        self.sync(dir.as_fd())?;
+        self.metrics.objects_deleted.inc();
+        self.prune(root.as_fd(), key);
+        Ok(())
+    }
+
+    /// Remove emptied directories above `key`, innermost first. Best effort:
+    /// a directory that is not empty (or anything else going wrong) stops the
+    /// climb, and the delete itself has already succeeded.
+    fn prune(&self, root: rustix::fd::BorrowedFd<'_>, key: &Key) {
+        let mut dir = key.parent();
+        while let Some(d) = dir {
+            let (parent, name) = d.rsplit_once('/').unwrap_or(("", d));
+            let Ok(pfd) = fsops::open_dir(root, parent) else {
+                return;
+            };
+            if fsops::rmdir_at(pfd.as_fd(), name).is_err() || self.sync(pfd.as_fd()).is_err() {
+                return;
+            }
+            dir = (!parent.is_empty()).then_some(parent);
+        }
+    }
+}

@@ -1,0 +1,186 @@
+//! The object store on disk: keys, durable write-once publish, reads,
+//! listings and digests. Knows nothing of HTTP.
+//!
+//! Every object is a plain file at `<root>/<key>`; its SHA-256 lives in the
+//! `user.putfs.sha256` xattr. The only other things putfs ever puts under the
+//! root are `.putfs-tmp.*` files of uploads in flight and the `.putfs/`
+//! folder; no key can name either.
+
+mod cleanup;
+mod delete;
+pub mod digest;
+mod error;
+mod fsops;
+pub mod key;
+mod list;
+mod meta;
+pub mod policy;
+mod pump;
+mod read;
+mod write;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64};
+
+use rustix::fd::OwnedFd;
+use rustix::fs::{Access, AtFlags, Mode, OFlags, StatVfsMountFlags};
+use rustix::io::Errno;
+
+pub use digest::{Algo, Expected};
+pub use error::{Result, StoreError};
+pub use fsops::system_time;
+pub use key::{Key, KeyError, KeyLimits, Prefix, Target};
+pub use list::{Entry, ListOptions, Listing};
+pub use meta::ObjectMeta;
+pub use policy::{KeyMatcher, OnExisting, Policy};
+pub use pump::{Compare, Pump, Sink};
+pub use read::Object;
+pub use write::{IfExists, PutOutcome, Upload};
+
+/// How a store behaves, from the configuration.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    pub root: PathBuf,
+    pub fsync: bool,
+    pub read_only: bool,
+    pub limits: KeyLimits,
+    pub policy: Policy,
+}
+
+/// The metrics the store itself feeds.
+#[derive(Clone)]
+pub struct StoreMetrics {
+    pub fsync_seconds: prometheus::Histogram,
+    pub objects_written: prometheus::IntCounter,
+    pub objects_deleted: prometheus::IntCounter,
+}
+
+impl Default for StoreMetrics {
+    /// Unregistered metrics, for tests and tools that export none.
+    fn default() -> Self {
+        let opts = prometheus::HistogramOpts::new("fsync_seconds", "fsync latency");
+        StoreMetrics {
+            fsync_seconds: prometheus::Histogram::with_opts(opts).expect("valid histogram"),
+            objects_written: prometheus::IntCounter::new("w", "w").expect("valid counter"),
+            objects_deleted: prometheus::IntCounter::new("d", "d").expect("valid counter"),
+        }
+    }
+}
+
+/// Free space on the data root's filesystem.
+#[derive(Debug, Clone, Copy)]
+pub struct Space {
+    pub free_bytes: u64,
+    pub total_bytes: u64,
+    pub free_inodes: u64,
+}
+
+pub struct Store {
+    config: StoreConfig,
+    metrics: StoreMetrics,
+    /// Random per process run; names this run's temp files.
+    boot_id: String,
+    temp_counter: AtomicU64,
+    /// Cleared once the filesystem refuses `renameat2(RENAME_NOREPLACE)`.
+    use_rename: AtomicBool,
+}
+
+impl Store {
+    /// Open (and, for a writable store, create) the data root.
+    pub fn open(config: StoreConfig, metrics: StoreMetrics) -> std::io::Result<Store> {
+        if !config.read_only {
+            std::fs::create_dir_all(&config.root)?;
+        }
+        if !config.root.is_dir() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("data root {} is not a directory", config.root.display()),
+            ));
+        }
+        let mut id = [0u8; 8];
+        getrandom::fill(&mut id).map_err(|e| std::io::Error::other(e.to_string()))?;
+        Ok(Store {
+            config,
+            metrics,
+            boot_id: hex::encode(id),
+            temp_counter: AtomicU64::new(0),
+            use_rename: AtomicBool::new(true),
+        })
+    }
+
+    pub fn root_path(&self) -> &Path {
+        &self.config.root
+    }
+
+    pub fn read_only(&self) -> bool {
+        self.config.read_only
+    }
+
+    pub fn limits(&self) -> KeyLimits {
+        self.config.limits
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.config.policy
+    }
+
+    /// The data root, opened afresh for each operation: a dataset mounted
+    /// (or received, or rolled back) over the root after start-up is what
+    /// the next request sees.
+    fn root(&self) -> Result<OwnedFd> {
+        rustix::fs::open(
+            &self.config.root,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| match e {
+            Errno::NOENT => StoreError::Io(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "the data root is missing",
+            )),
+            e => e.into(),
+        })
+    }
+
+    /// Why the data root cannot serve, if it cannot.
+    pub fn check_ready(&self) -> std::result::Result<(), String> {
+        let root = self.root().map_err(|e| e.to_string())?;
+        let vfs = rustix::fs::fstatvfs(&root).map_err(|e| format!("statvfs: {e}"))?;
+        if !self.config.read_only {
+            if vfs.f_flag.contains(StatVfsMountFlags::RDONLY) {
+                return Err("the data root is on a read-only filesystem".into());
+            }
+            rustix::fs::accessat(&root, ".", Access::WRITE_OK, AtFlags::empty())
+                .map_err(|e| format!("the data root is not writable: {e}"))?;
+        }
+        Ok(())
+    }
+
+    /// Free bytes and inodes of the data root's filesystem.
+    pub fn space(&self) -> Result<Space> {
+        let vfs = rustix::fs::statvfs(&self.config.root)?;
+        Ok(Space {
+            free_bytes: vfs.f_bavail.saturating_mul(vfs.f_frsize),
+            total_bytes: vfs.f_blocks.saturating_mul(vfs.f_frsize),
+            free_inodes: vfs.f_favail,
+        })
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod testutil {
+    use super::*;
+
+    pub fn temp_store() -> (tempfile::TempDir, std::sync::Arc<Store>) {
+        let t = tempfile::tempdir().unwrap();
+        let cfg = StoreConfig {
+            root: t.path().to_owned(),
+            fsync: false,
+            read_only: false,
+            limits: KeyLimits::default(),
+            policy: Policy::default(),
+        };
+        let store = Store::open(cfg, StoreMetrics::default()).unwrap();
+        (t, std::sync::Arc::new(store))
+    }
+}

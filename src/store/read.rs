@@ -1,0 +1,89 @@
+//! Opening objects for reading.
+
+use std::fs::File;
+use std::io::Read;
+
+use rustix::fd::AsFd;
+use rustix::io::Errno;
+
+use super::Store;
+use super::digest::{self, Digests, Expected};
+use super::error::{Result, StoreError};
+use super::fsops;
+use super::key::Key;
+use super::meta::ObjectMeta;
+
+/// An open object: the file and what headers need to know about it.
+#[derive(Debug)]
+pub struct Object {
+    pub file: File,
+    pub meta: ObjectMeta,
+}
+
+impl Store {
+    /// Open the object `key`. A directory is `IsDirectory` and a file in a
+    /// parent position `ParentNotDir`; readers treat both as not found
+    /// (`StoreError::for_read`).
+    pub fn open_object(&self, key: &Key) -> Result<Object> {
+        let root = self.root()?;
+        let fd = fsops::open_read(root.as_fd(), key.as_str()).map_err(|e| match e {
+            Errno::NOTDIR => StoreError::ParentNotDir,
+            other => other.into(),
+        })?;
+        let st = rustix::fs::fstat(&fd).map_err(StoreError::from)?;
+        if fsops::is_dir(&st) {
+            return Err(StoreError::IsDirectory);
+        }
+        if !fsops::is_file(&st) {
+            return Err(StoreError::NotFound);
+        }
+        let size = st.st_size as u64;
+        let sha256 = fsops::read_digest(fd.as_fd(), size, fsops::mtime_ns(&st));
+        Ok(Object {
+            file: File::from(fd),
+            meta: ObjectMeta::from_stat(&st, sha256),
+        })
+    }
+
+    /// The object's metadata if it exists, `None` if it does not.
+    pub fn lookup(&self, key: &Key) -> Result<Option<Object>> {
+        match self.open_object(key) {
+            Ok(o) => Ok(Some(o)),
+            Err(StoreError::NotFound) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+impl Object {
+    /// The whole content (for small objects).
+    pub fn read_all(&mut self) -> Result<Vec<u8>> {
+        let mut buf = Vec::with_capacity(self.meta.size as usize);
+        self.file
+            .read_to_end(&mut buf)
+            .map_err(StoreError::from_io)?;
+        Ok(buf)
+    }
+
+    /// The digests `expected` asks about, reading the file only when the
+    /// stored SHA-256 is not enough.
+    pub fn digests(&mut self, expected: &[Expected]) -> Result<Digests> {
+        let only_sha256 = expected.iter().all(|e| e.algo == digest::Algo::Sha256);
+        if let (true, Some(sha256)) = (only_sha256, self.meta.sha256) {
+            return Ok(Digests::from_sha256(sha256));
+        }
+        let d = digest::hash_reader(&mut self.file, expected).map_err(StoreError::from_io)?;
+        Ok(d)
+    }
+}
+
+impl StoreError {
+    /// For a reader, a directory or a file in a parent position is simply
+    /// not an object.
+    pub fn for_read(self) -> StoreError {
+        match self {
+            StoreError::IsDirectory | StoreError::ParentNotDir => StoreError::NotFound,
+            other => other,
+        }
+    }
+}

@@ -1,0 +1,312 @@
+//! The durable, write-once PUT.
+//!
+//! 1. open (creating as needed) the key's directory beneath the root;
+//! 2. stream the body into a fresh `.putfs-tmp.*` file there, hashing it;
+//! 3. check the digests the client demanded;
+//! 4. record the SHA-256 in an xattr, fsync the file;
+//! 5. publish it under the key with a primitive that cannot replace
+//!    (or, for a mutable key, an atomic rename);
+//! 6. fsync the directory and the parents of every directory created.
+//!
+//! An `Upload` dropped before `commit` finishes removes its temp file and the
+//! directories it created: a failed or abandoned PUT leaves nothing.
+
+use std::fs::File;
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Instant;
+
+use rustix::fd::{AsFd, OwnedFd};
+use rustix::fs::AtFlags;
+use rustix::io::Errno;
+
+use super::Store;
+use super::digest::{Digests, Expected, Hashers, StoredDigest};
+use super::error::{Result, StoreError};
+use super::fsops;
+use super::key::{Key, TEMP_PREFIX};
+use super::meta::ObjectMeta;
+
+/// What to do when the key turns out to exist at publish time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IfExists {
+    /// Identical bytes are a success, different bytes a conflict (`verify`).
+    Compare,
+    /// Always a conflict (`strict`).
+    Conflict,
+    /// Always a success (`lenient`).
+    Accept,
+    /// The client said `If-None-Match: *`: precondition failed.
+    Fail,
+    /// The key is mutable: replace it.
+    Replace,
+}
+
+/// How a PUT ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutOutcome {
+    /// Written (for a mutable key, possibly replacing older bytes).
+    Created(ObjectMeta),
+    /// The key already held these bytes (or policy accepts any).
+    Identical(ObjectMeta),
+}
+
+/// A directory this upload created: removed again if the upload fails, and
+/// its parent fsynced if it succeeds.
+struct CreatedDir {
+    parent: OwnedFd,
+    name: String,
+}
+
+/// An upload in progress. Not `Sync`; lives on one blocking thread.
+pub struct Upload {
+    store: Arc<Store>,
+    key: Key,
+    dir: OwnedFd,
+    created: Vec<CreatedDir>,
+    tmp_name: String,
+    file: File,
+    hashers: Hashers,
+    expected: Vec<Expected>,
+    if_exists: IfExists,
+    written: u64,
+    done: bool,
+}
+
+impl Store {
+    /// Start an upload of `key`: its directory is ready and the temp file
+    /// open when this returns.
+    pub fn begin_upload(
+        self: &Arc<Self>,
+        key: &Key,
+        expected: Vec<Expected>,
+        if_exists: IfExists,
+    ) -> Result<Upload> {
+        if self.read_only() {
+            return Err(StoreError::ReadOnly);
+        }
+        // A DELETE pruning an empty directory may remove it between our open
+        // and our create; the second attempt recreates it.
+        let mut attempts = 0;
+        loop {
+            let (dir, created) = self.ensure_dir(key)?;
+            let tmp_name = self.temp_name();
+            match fsops::create_exclusive(dir.as_fd(), &tmp_name) {
+                Ok(fd) => {
+                    return Ok(Upload {
+                        store: Arc::clone(self),
+                        key: key.clone(),
+                        dir,
+                        created,
+                        tmp_name,
+                        file: File::from(fd),
+                        hashers: Hashers::new(&expected),
+                        expected,
+                        if_exists,
+                        written: 0,
+                        done: false,
+                    });
+                }
+                Err(Errno::NOENT) if attempts < 8 => attempts += 1,
+                Err(e) => {
+                    remove_created(&created);
+                    return Err(e.into());
+                }
+            }
+        }
+    }
+
+    /// A temp name unique to this process run (`boot_id`) and upload.
+    fn temp_name(&self) -> String {
+        let n = self
+            .temp_counter
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        format!("{TEMP_PREFIX}{}.{n:x}", self.boot_id)
+    }
+
+    /// Open the key's directory, creating the missing part of the path.
+    fn ensure_dir(&self, key: &Key) -> Result<(OwnedFd, Vec<CreatedDir>)> {
+        let root = self.root()?;
+        let Some(parent) = key.parent() else {
+            return Ok((root, Vec::new()));
+        };
+        match fsops::open_dir(root.as_fd(), parent) {
+            Ok(fd) => return Ok((fd, Vec::new())),
+            Err(Errno::NOENT) => {}
+            Err(Errno::NOTDIR) => return Err(StoreError::ParentNotDir),
+            Err(e) => return Err(e.into()),
+        }
+        let mut created = Vec::new();
+        let result = self.create_path(root.as_fd(), key, &mut created);
+        if result.is_err() {
+            remove_created(&created);
+        }
+        result.map(|dir| (dir, created))
+    }
+
+    /// Walk the key's directories from the root, creating missing ones and
+    /// recording them in `created`.
+    fn create_path(
+        &self,
+        root: rustix::fd::BorrowedFd<'_>,
+        key: &Key,
+        created: &mut Vec<CreatedDir>,
+    ) -> Result<OwnedFd> {
+        let not_dir = |e: Errno| match e {
+            Errno::NOTDIR => StoreError::ParentNotDir,
+            e => e.into(),
+        };
+        let mut cur = rustix::io::dup(root).map_err(StoreError::from)?;
+        let mut path = String::new();
+        for seg in key.dir_segments() {
+            if !path.is_empty() {
+                path.push('/');
+            }
+            path.push_str(seg);
+            cur = match fsops::open_dir(root, &path) {
+                Ok(fd) => fd,
+                Err(Errno::NOENT) => {
+                    match rustix::fs::mkdirat(&cur, seg, rustix::fs::Mode::from_raw_mode(0o755)) {
+                        Ok(()) => created.push(CreatedDir {
+                            parent: rustix::io::dup(&cur).map_err(StoreError::from)?,
+                            name: seg.to_owned(),
+                        }),
+                        Err(Errno::EXIST) => {}
+                        Err(e) => return Err(not_dir(e)),
+                    }
+                    fsops::open_dir(cur.as_fd(), seg).map_err(not_dir)?
+                }
+                Err(e) => return Err(not_dir(e)),
+            };
+        }
+        Ok(cur)
+    }
+}
+
+impl Upload {
+    /// Append a chunk of the body.
+    pub fn write(&mut self, chunk: &[u8]) -> Result<()> {
+        self.hashers.update(chunk);
+        self.file.write_all(chunk).map_err(StoreError::from_io)?;
+        self.written += chunk.len() as u64;
+        Ok(())
+    }
+
+    /// Bytes written so far.
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+
+    /// Verify, make durable and publish. On any error the temp is removed.
+    pub fn commit(mut self) -> Result<PutOutcome> {
+        let hashers = std::mem::replace(&mut self.hashers, Hashers::new(&[]));
+        let digests = hashers.finish();
+        digests
+            .check(&self.expected)
+            .map_err(StoreError::DigestMismatch)?;
+        let st = rustix::fs::fstat(&self.file).map_err(StoreError::from)?;
+        let meta = ObjectMeta::from_stat(&st, Some(digests.sha256));
+        fsops::write_digest(
+            self.file.as_fd(),
+            &StoredDigest {
+                sha256: digests.sha256,
+                size: meta.size,
+                mtime_ns: meta.mtime_ns,
+            },
+        )?;
+        self.store.sync(self.file.as_fd())?;
+
+        let name = self.key.file_name().to_owned();
+        let published = if self.if_exists == IfExists::Replace {
+            fsops::publish_replace(self.dir.as_fd(), &self.tmp_name, &name)
+        } else {
+            fsops::publish_noreplace(
+                self.dir.as_fd(),
+                &self.tmp_name,
+                &name,
+                &self.store.use_rename,
+            )
+        };
+        match published {
+            Ok(()) => {}
+            Err(Errno::EXIST) => return self.resolve_existing(&name, &digests),
+            Err(e) => return Err(self.publish_error(e)),
+        }
+        // From here on the name exists: the temp is gone.
+        self.done = true;
+        self.store.sync(self.dir.as_fd())?;
+        for c in self.created.iter().rev() {
+            self.store.sync(c.parent.as_fd())?;
+        }
+        self.store.metrics.objects_written.inc();
+        Ok(PutOutcome::Created(meta))
+    }
+
+    fn publish_error(&self, e: Errno) -> StoreError {
+        match e {
+            Errno::ISDIR | Errno::NOTEMPTY => StoreError::IsDirectory,
+            e => e.into(),
+        }
+    }
+
+    /// The key was taken while we wrote: apply the policy.
+    fn resolve_existing(self, name: &str, ours: &Digests) -> Result<PutOutcome> {
+        let st = fsops::stat_at(self.dir.as_fd(), name).map_err(StoreError::from)?;
+        if fsops::is_dir(&st) {
+            return Err(StoreError::IsDirectory);
+        }
+        let mut existing = self.store.open_object(&self.key)?;
+        let meta = existing.meta;
+        match self.if_exists {
+            IfExists::Fail => Err(StoreError::Exists),
+            IfExists::Conflict => Err(StoreError::Conflict),
+            IfExists::Accept => Ok(PutOutcome::Identical(meta)),
+            IfExists::Compare | IfExists::Replace => {
+                let theirs = existing.digests(&[])?;
+                if theirs.sha256 == ours.sha256 && meta.size == self.written {
+                    Ok(PutOutcome::Identical(ObjectMeta {
+                        sha256: Some(theirs.sha256),
+                        ..meta
+                    }))
+                } else {
+                    Err(StoreError::Conflict)
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Upload {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        let _ = rustix::fs::unlinkat(self.dir.as_fd(), &self.tmp_name, AtFlags::empty());
+        remove_created(&self.created);
+    }
+}
+
+/// Remove directories an abandoned upload created, innermost first; a
+/// directory someone else has meanwhile put something in stays.
+fn remove_created(created: &[CreatedDir]) {
+    for c in created.iter().rev() {
+        if fsops::rmdir_at(c.parent.as_fd(), &c.name).is_err() {
+            return;
+        }
+    }
+}
+
+impl Store {
+    /// fsync (when configured), timed for the metrics.
+    pub(crate) fn sync(&self, fd: rustix::fd::BorrowedFd<'_>) -> Result<()> {
+        if !self.config.fsync {
+            return Ok(());
+        }
+        let t = Instant::now();
+        rustix::fs::fsync(fd).map_err(StoreError::from)?;
+        self.metrics
+            .fsync_seconds
+            .observe(t.elapsed().as_secs_f64());
+        Ok(())
+    }
+}
