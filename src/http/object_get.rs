@@ -34,17 +34,23 @@ pub async fn get(
     let content_type = mime_guess::from_path(key.file_name())
         .first_raw()
         .unwrap_or("application/octet-stream");
-    let store = app.store.clone();
-    let (object, data) = tokio::task::spawn_blocking(move || -> Result<_, StoreError> {
-        let mut o = store.open_object(&key).map_err(StoreError::for_read)?;
-        let data = if !head && o.meta.size <= SMALL {
-            Some(o.read_all()?)
-        } else {
-            None
-        };
-        Ok((o, data))
-    })
-    .await??;
+    // Opening and stat-ing are metadata operations the kernel nearly always
+    // answers from cache, so they run inline; the content of a small object
+    // is read inline only if it is cached too, else on a blocking thread.
+    let mut object = app.store.open_object(&key).map_err(StoreError::for_read)?;
+    let mut data = None;
+    if !head && object.meta.size <= SMALL {
+        data = object.read_cached();
+        if data.is_none() {
+            let (o, d) = tokio::task::spawn_blocking(move || {
+                let d = object.read_all();
+                (object, d)
+            })
+            .await?;
+            object = o;
+            data = Some(d?);
+        }
+    }
     let meta = object.meta;
     let etag_text = meta.etag();
     let etag: ETag = etag_text

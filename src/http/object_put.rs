@@ -1,8 +1,11 @@
-//! PUT: decide what an existing key means before reading the body when we
-//! can, otherwise stream the body into the store (or into a comparison).
+//! PUT: work out the policy for this key, then either
+//! - read a small body whole and do the rest in one blocking call, or
+//! - decide about an existing key before reading the body when we can, or
+//! - stream the body into the store (or into a comparison with the object).
 
 use axum::body::Body;
 use axum::response::Response;
+use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use headers::{HeaderMapExt, IfNoneMatch};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -12,8 +15,11 @@ use super::error::ApiError;
 use super::object_get::validators;
 use crate::metrics::PutOutcomeLabel;
 use crate::store::{
-    Compare, Expected, IfExists, Key, Object, ObjectMeta, OnExisting, Pump, PutOutcome, StoreError,
+    Compare, Expected, IfExists, Key, Object, OnExisting, Pump, PutOutcome, StoreError,
 };
+
+/// Bodies up to this size (by Content-Length) are read into memory first.
+const SMALL_BODY: u64 = 64 * 1024;
 
 pub async fn put(
     app: &App,
@@ -23,28 +29,31 @@ pub async fn put(
 ) -> Result<Response, ApiError> {
     let result = put_inner(app, key, headers, body).await;
     app.metrics.put_outcome(outcome_label(&result));
-    result.map(|(status, meta, body_unread)| {
-        let mut resp = Response::new(Body::empty());
-        *resp.status_mut() = status;
-        validators(resp.headers_mut(), &meta, &meta.etag());
-        if body_unread {
-            resp.headers_mut()
-                .insert(header::CONNECTION, HeaderValue::from_static("close"));
-        }
-        resp
-    })
+    let (outcome, body_unread) = result?;
+    let (status, meta) = match outcome {
+        PutOutcome::Created(m) => (StatusCode::CREATED, m),
+        PutOutcome::Identical(m) => (StatusCode::NO_CONTENT, m),
+    };
+    let mut resp = Response::new(Body::empty());
+    *resp.status_mut() = status;
+    validators(resp.headers_mut(), &meta, &meta.etag());
+    if body_unread {
+        resp.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    Ok(resp)
 }
 
-type Answer = (StatusCode, ObjectMeta, bool);
-
+/// The outcome, and whether we answered without reading the body.
 async fn put_inner(
     app: &App,
     key: Key,
     headers: &HeaderMap,
     body: Body,
-) -> Result<Answer, ApiError> {
+) -> Result<(PutOutcome, bool), ApiError> {
     let policy = app.store.policy();
     let mut expected = super::digest_headers::expected(headers).map_err(ApiError::BadRequest)?;
+    let sent_digest = !expected.is_empty();
     if let Some(e) = policy.key_digest(&key).map_err(ApiError::BadRequest)? {
         expected.push(e);
     }
@@ -62,68 +71,96 @@ async fn put_inner(
             OnExisting::Lenient => IfExists::Accept,
         }
     };
+    let length = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+
+    // Small body, and nothing to decide before reading it: one hop.
+    let body_decides = matches!(if_exists, IfExists::Compare | IfExists::Replace) && !sent_digest;
+    if body_decides && length.is_some_and(|l| l <= SMALL_BODY) {
+        let bytes = read_small(app, body).await?;
+        let store = app.store.clone();
+        let outcome =
+            tokio::task::spawn_blocking(move || store.put_bytes(&key, &bytes, expected, if_exists))
+                .await??;
+        return Ok((outcome, false));
+    }
 
     if if_exists != IfExists::Replace {
         let store = app.store.clone();
         let k = key.clone();
         if let Some(existing) = tokio::task::spawn_blocking(move || store.lookup(&k)).await?? {
-            return answer_existing(app, existing, if_exists, expected, headers, body).await;
+            return answer_existing(app, existing, if_exists, expected, length, body).await;
         }
     }
-
     let store = app.store.clone();
     let upload = tokio::task::spawn_blocking(move || store.begin_upload(&key, expected, if_exists))
         .await??;
-    match feed(app, body, Pump::spawn(upload)).await? {
-        PutOutcome::Created(meta) => Ok((StatusCode::CREATED, meta, false)),
-        PutOutcome::Identical(meta) => Ok((StatusCode::NO_CONTENT, meta, false)),
-    }
+    Ok((feed(app, body, Pump::spawn(upload)).await?, false))
 }
 
-/// The key exists (fast path, before the body).
+/// The key exists (found before the body was read).
 async fn answer_existing(
     app: &App,
     mut existing: Object,
     if_exists: IfExists,
     expected: Vec<Expected>,
-    headers: &HeaderMap,
+    length: Option<u64>,
     body: Body,
-) -> Result<Answer, ApiError> {
-    let meta = existing.meta;
-    match if_exists {
-        IfExists::Fail => return Err(StoreError::Exists.into()),
-        IfExists::Conflict => return Err(StoreError::Conflict.into()),
-        IfExists::Accept => return Ok((StatusCode::NO_CONTENT, meta, true)),
-        IfExists::Compare | IfExists::Replace => {}
+) -> Result<(PutOutcome, bool), ApiError> {
+    if let Some(answer) = if_exists.without_body(existing.meta) {
+        return Ok((answer?, true));
     }
-    let length = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if length.is_some_and(|l| l != meta.size) {
+    if length.is_some_and(|l| l != existing.meta.size) {
         return Err(StoreError::Conflict.into());
     }
     if !expected.is_empty() {
-        let (digests, existing) = tokio::task::spawn_blocking(move || {
-            let d = existing.digests(&expected);
-            (d.map(|d| d.check(&expected).is_ok()), existing)
+        // The client told us the body's digest: compare it with the object's.
+        let outcome = tokio::task::spawn_blocking(move || {
+            let theirs = existing.digests(&expected)?;
+            match theirs.check(&expected) {
+                Ok(()) => existing.compare_body(&theirs.sha256, existing.meta.size),
+                Err(_) => Err(StoreError::Conflict),
+            }
         })
-        .await?;
-        return if digests? {
-            let meta = ObjectMeta {
-                sha256: existing.meta.sha256.or(meta.sha256),
-                ..meta
-            };
-            Ok((StatusCode::NO_CONTENT, meta, true))
-        } else {
-            Err(StoreError::Conflict.into())
-        };
+        .await??;
+        return Ok((outcome, true));
     }
-    let (same, meta) = feed(app, body, Pump::spawn(Compare::new(existing, Vec::new()))).await?;
-    if same {
-        Ok((StatusCode::NO_CONTENT, meta, false))
-    } else {
-        Err(StoreError::Conflict.into())
+    Ok((
+        feed(app, body, Pump::spawn(Compare::new(existing, expected))).await?,
+        false,
+    ))
+}
+
+/// Read a body known to be small into memory.
+async fn read_small(app: &App, body: Body) -> Result<Bytes, ApiError> {
+    let mut stream = body.into_data_stream();
+    let mut buf = BytesMut::new();
+    while let Some(chunk) = next_chunk(app, &mut stream).await? {
+        if buf.len() as u64 + chunk.len() as u64 > SMALL_BODY {
+            return Err(ApiError::BadRequest(
+                "body longer than its Content-Length".into(),
+            ));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf.freeze())
+}
+
+/// The next body chunk, with the idle timeout and client errors mapped.
+async fn next_chunk(
+    app: &App,
+    stream: &mut axum::body::BodyDataStream,
+) -> Result<Option<Bytes>, ApiError> {
+    match tokio::time::timeout(app.cfg.body_timeout, stream.next()).await {
+        Err(_) => Err(ApiError::BodyTimeout),
+        Ok(None) => Ok(None),
+        Ok(Some(Err(e))) => Err(StoreError::Aborted(format!("reading the body: {e}")).into()),
+        Ok(Some(Ok(chunk))) => {
+            app.metrics.bytes_in.inc_by(chunk.len() as u64);
+            Ok(Some(chunk))
+        }
     }
 }
 
@@ -132,32 +169,22 @@ async fn answer_existing(
 /// the sink and removes whatever it wrote.
 async fn feed<T: Send + 'static>(app: &App, body: Body, mut pump: Pump<T>) -> Result<T, ApiError> {
     let mut stream = body.into_data_stream();
-    loop {
-        match tokio::time::timeout(app.cfg.body_timeout, stream.next()).await {
-            Err(_) => return Err(ApiError::BodyTimeout),
-            Ok(None) => break,
-            Ok(Some(Err(e))) => {
-                return Err(StoreError::Aborted(format!("reading the body: {e}")).into());
-            }
-            Ok(Some(Ok(chunk))) => {
-                app.metrics.bytes_in.inc_by(chunk.len() as u64);
-                if pump.send(chunk).await.is_err() {
-                    // The sink stopped early: its error says why.
-                    return Err(match pump.join().await {
-                        Err(e) => e.into(),
-                        Ok(_) => ApiError::Internal("sink stopped without an error".into()),
-                    });
-                }
-            }
+    while let Some(chunk) = next_chunk(app, &mut stream).await? {
+        if pump.send(chunk).await.is_err() {
+            // The sink stopped early: its error says why.
+            return Err(match pump.join().await {
+                Err(e) => e.into(),
+                Ok(_) => ApiError::Internal("the writer stopped without an error".into()),
+            });
         }
     }
     Ok(pump.finish().await?)
 }
 
-fn outcome_label(r: &Result<Answer, ApiError>) -> PutOutcomeLabel {
+fn outcome_label(r: &Result<(PutOutcome, bool), ApiError>) -> PutOutcomeLabel {
     match r {
-        Ok((StatusCode::CREATED, ..)) => PutOutcomeLabel::Created,
-        Ok(_) => PutOutcomeLabel::Identical,
+        Ok((PutOutcome::Created(_), _)) => PutOutcomeLabel::Created,
+        Ok((PutOutcome::Identical(_), _)) => PutOutcomeLabel::Identical,
         Err(ApiError::Store(
             StoreError::Conflict | StoreError::Exists | StoreError::IsDirectory,
         )) => PutOutcomeLabel::Conflict,

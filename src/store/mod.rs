@@ -10,6 +10,7 @@ mod cleanup;
 mod delete;
 pub mod digest;
 mod error;
+mod existing;
 mod fsops;
 pub mod key;
 mod list;

@@ -105,23 +105,18 @@ impl Compare {
 }
 
 impl Sink for Compare {
-    /// `Ok(true)` when the body equals the existing object (and meets every
-    /// digest sent with it).
-    type Output = (bool, super::meta::ObjectMeta);
+    /// `Identical` when the body equals the existing object (and meets every
+    /// digest sent with it), else a conflict.
+    type Output = PutOutcome;
     fn write(&mut self, chunk: &[u8]) -> Result<()> {
         self.hashers.update(chunk);
         self.len += chunk.len() as u64;
         Ok(())
     }
-    fn finish(mut self) -> Result<Self::Output> {
+    fn finish(mut self) -> Result<PutOutcome> {
         let ours: Digests = self.hashers.finish();
         ours.check(&self.expected)
             .map_err(StoreError::DigestMismatch)?;
-        let theirs = self.existing.digests(&[])?;
-        let meta = super::meta::ObjectMeta {
-            sha256: Some(theirs.sha256),
-            ..self.existing.meta
-        };
-        Ok((theirs.sha256 == ours.sha256 && self.len == meta.size, meta))
+        self.existing.compare_body(&ours.sha256, self.len)
     }
 }

@@ -65,6 +65,32 @@ impl Object {
         Ok(buf)
     }
 
+    /// The whole content if the page cache already holds all of it, read
+    /// without ever blocking on the disk (`preadv2(RWF_NOWAIT)`); `None` means
+    /// "go read it on a blocking thread". This lets small cached objects be
+    /// served without a thread hand-off, which dominated small-GET latency.
+    pub fn read_cached(&self) -> Option<Vec<u8>> {
+        let size = usize::try_from(self.meta.size).ok()?;
+        let mut buf = vec![0u8; size];
+        let mut done = 0;
+        while done < size {
+            let mut iov = [std::io::IoSliceMut::new(&mut buf[done..])];
+            match rustix::io::preadv2(
+                &self.file,
+                &mut iov,
+                done as u64,
+                rustix::io::ReadWriteFlags::NOWAIT,
+            ) {
+                Ok(0) => break,
+                Ok(n) => done += n,
+                Err(Errno::INTR) => {}
+                Err(_) => return None,
+            }
+        }
+        buf.truncate(done);
+        Some(buf)
+    }
+
     /// The digests `expected` asks about, reading the file only when the
     /// stored SHA-256 is not enough.
     pub fn digests(&mut self, expected: &[Expected]) -> Result<Digests> {

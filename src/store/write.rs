@@ -256,22 +256,9 @@ impl Upload {
             return Err(StoreError::IsDirectory);
         }
         let mut existing = self.store.open_object(&self.key)?;
-        let meta = existing.meta;
-        match self.if_exists {
-            IfExists::Fail => Err(StoreError::Exists),
-            IfExists::Conflict => Err(StoreError::Conflict),
-            IfExists::Accept => Ok(PutOutcome::Identical(meta)),
-            IfExists::Compare | IfExists::Replace => {
-                let theirs = existing.digests(&[])?;
-                if theirs.sha256 == ours.sha256 && meta.size == self.written {
-                    Ok(PutOutcome::Identical(ObjectMeta {
-                        sha256: Some(theirs.sha256),
-                        ..meta
-                    }))
-                } else {
-                    Err(StoreError::Conflict)
-                }
-            }
+        match self.if_exists.without_body(existing.meta) {
+            Some(answer) => answer,
+            None => existing.compare_body(&ours.sha256, self.written),
         }
     }
 }
