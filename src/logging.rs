@@ -1,5 +1,7 @@
 //! tracing to stderr; stdout carries only the "listening" line.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 pub fn init(filter: &str) -> Result<(), String> {
@@ -7,6 +9,7 @@ pub fn init(filter: &str) -> Result<(), String> {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .try_init()
         .map_err(|e| format!("initialising logging: {e}"))
 }

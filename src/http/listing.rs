@@ -32,10 +32,9 @@ static QUERY_BODY: LazyLock<Regex> = LazyLock::new(|| {
 /// Which entries a listing shows beyond depth: glob and excluded prefix.
 #[derive(Default)]
 struct Filter {
+    /// Matched against the key relative to the prefix, with the same
+    /// semantics as every other glob in putfs (`*` stays in a segment).
     glob: Option<globset::GlobMatcher>,
-    /// Match the glob against the file name instead of the relative key
-    /// (a pattern without `/`, like `*.pdf`).
-    glob_on_name: bool,
     exclude_prefix: Option<String>,
 }
 
@@ -49,14 +48,7 @@ impl Filter {
             return false;
         }
         match &self.glob {
-            Some(g) if !is_dir => {
-                let subject = if self.glob_on_name {
-                    rel.rsplit('/').next().unwrap_or(rel)
-                } else {
-                    rel
-                };
-                g.is_match(subject)
-            }
+            Some(g) if !is_dir => g.is_match(rel),
             _ => true,
         }
     }
@@ -150,7 +142,6 @@ pub async fn get(
             }
             "glob" => {
                 filter.glob = Some(crate::store::policy::glob(&v).map_err(ApiError::BadRequest)?);
-                filter.glob_on_name = !v.contains('/');
             }
             "exclude_prefix" => filter.exclude_prefix = Some(v.into_owned()),
             "stat" => opts.stat = flag(&v)?,
@@ -389,11 +380,11 @@ mod tests {
     #[test]
     fn filters() {
         let f = Filter {
-            glob: Some(crate::store::policy::glob("*.pdf").unwrap()),
-            glob_on_name: true,
+            glob: Some(crate::store::policy::glob("**/*.pdf").unwrap()),
             exclude_prefix: Some("skip/".into()),
         };
         assert!(f.keeps("a/b.pdf", false));
+        assert!(f.keeps("b.pdf", false));
         assert!(!f.keeps("a/b.txt", false));
         assert!(f.keeps("a/", true));
         assert!(!f.keeps("skip/x.pdf", false));
