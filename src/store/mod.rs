@@ -18,14 +18,15 @@ mod meta;
 pub mod policy;
 mod pump;
 mod read;
+mod root;
 mod write;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64};
 
 use rustix::fd::OwnedFd;
-use rustix::fs::{Access, AtFlags, Mode, OFlags, StatVfsMountFlags};
-use rustix::io::Errno;
+use rustix::fs::{Access, AtFlags, StatVfsMountFlags};
 
 pub use digest::{Algo, Expected};
 pub use error::{Result, StoreError};
@@ -84,6 +85,7 @@ pub struct Store {
     temp_counter: AtomicU64,
     /// Cleared once the filesystem refuses `renameat2(RENAME_NOREPLACE)`.
     use_rename: AtomicBool,
+    root_dir: root::RootDir,
 }
 
 impl Store {
@@ -101,6 +103,7 @@ impl Store {
         let mut id = [0u8; 8];
         getrandom::fill(&mut id).map_err(|e| std::io::Error::other(e.to_string()))?;
         Ok(Store {
+            root_dir: root::RootDir::new(&config.root),
             config,
             metrics,
             boot_id: hex::encode(id),
@@ -125,27 +128,14 @@ impl Store {
         &self.config.policy
     }
 
-    /// The data root, opened afresh for each operation: a dataset mounted
-    /// (or received, or rolled back) over the root after start-up is what
-    /// the next request sees.
-    fn root(&self) -> Result<OwnedFd> {
-        rustix::fs::open(
-            &self.config.root,
-            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(|e| match e {
-            Errno::NOENT => StoreError::Io(std::io::Error::new(
-                std::io::ErrorKind::NotFound,
-                "the data root is missing",
-            )),
-            e => e.into(),
-        })
+    /// The data root's directory fd (see `root.rs`).
+    fn root(&self) -> Result<Arc<OwnedFd>> {
+        self.root_dir.get()
     }
 
     /// Why the data root cannot serve, if it cannot.
     pub fn check_ready(&self) -> std::result::Result<(), String> {
-        let root = self.root().map_err(|e| e.to_string())?;
+        let root = self.root_dir.open_fresh().map_err(|e| e.to_string())?;
         let vfs = rustix::fs::fstatvfs(&root).map_err(|e| format!("statvfs: {e}"))?;
         if !self.config.read_only {
             if vfs.f_flag.contains(StatVfsMountFlags::RDONLY) {

@@ -128,7 +128,8 @@ impl Store {
     fn ensure_dir(&self, key: &Key) -> Result<(OwnedFd, Vec<CreatedDir>)> {
         let root = self.root()?;
         let Some(parent) = key.parent() else {
-            return Ok((root, Vec::new()));
+            // The upload keeps its own fd of the directory it publishes in.
+            return Ok((rustix::io::dup(&*root)?, Vec::new()));
         };
         match fsops::open_dir(root.as_fd(), parent) {
             Ok(fd) => return Ok((fd, Vec::new())),
