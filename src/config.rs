@@ -163,7 +163,7 @@ impl ServeArgs {
         let checksum_paths = self
             .checksum_paths
             .iter()
-            .map(|p| regex::Regex::new(p).map_err(|e| format!("--checksum-paths {p:?}: {e}")))
+            .map(|p| checksum_regex(p))
             .collect::<Result<Vec<_>, _>>()?;
         if self.max_depth == 0 {
             return Err("--max-depth must be at least 1".into());
@@ -217,4 +217,19 @@ impl ServeArgs {
             log: self.log,
         })
     }
+}
+
+/// A checksum-path regex must name the digest it captures.
+fn checksum_regex(p: &str) -> Result<regex::Regex, String> {
+    let re = regex::Regex::new(p).map_err(|e| format!("--checksum-paths {p:?}: {e}"))?;
+    if !re
+        .capture_names()
+        .flatten()
+        .any(|n| matches!(n, "sha256" | "sha1" | "sha512"))
+    {
+        return Err(format!(
+            "--checksum-paths {p:?} needs a named group sha256, sha1 or sha512, e.g. (?P<sha256>[0-9a-f]{{64}})"
+        ));
+    }
+    Ok(re)
 }

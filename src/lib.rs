@@ -9,5 +9,6 @@ pub mod config;
 pub mod http;
 mod logging;
 pub mod metrics;
+pub mod ops;
 pub mod server;
 pub mod store;

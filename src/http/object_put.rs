@@ -76,9 +76,14 @@ async fn put_inner(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
 
-    // Small body, and nothing to decide before reading it: one hop.
+    // Small body, and nothing to decide before reading it: one hop. A client
+    // that waits for `100 Continue` gets its answer before sending the body
+    // instead, so it takes the path below.
     let body_decides = matches!(if_exists, IfExists::Compare | IfExists::Replace) && !sent_digest;
-    if body_decides && length.is_some_and(|l| l <= SMALL_BODY) {
+    let waits_for_continue = headers
+        .get(header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    if body_decides && !waits_for_continue && length.is_some_and(|l| l <= SMALL_BODY) {
         let bytes = read_small(app, body).await?;
         let store = app.store.clone();
         let outcome =

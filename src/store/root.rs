@@ -53,7 +53,7 @@ impl RootDir {
             .map_err(|_| StoreError::Io(std::io::Error::other("root cache poisoned")))?;
         if let Some(c) = guard.as_mut() {
             match rustix::fs::stat(&self.path) {
-                Ok(st) if st.st_dev as u64 == c.dev && st.st_ino == c.ino => {
+                Ok(st) if st.st_dev == c.dev && st.st_ino == c.ino => {
                     c.checked = Instant::now();
                     return Ok(c.fd.clone());
                 }
@@ -76,7 +76,7 @@ impl RootDir {
         let st = rustix::fs::fstat(&fd)?;
         Ok(Cached {
             fd: Arc::new(fd),
-            dev: st.st_dev as u64,
+            dev: st.st_dev,
             ino: st.st_ino,
             checked: Instant::now(),
         })
