@@ -1,4 +1,4 @@
-//! The command line: `putfs serve` and (later) `putfs ops …`.
+//! The command line: `putfs serve` and `putfs ops …`.
 
 use clap::{Parser, Subcommand};
 
@@ -22,11 +22,36 @@ pub struct Cli {
 pub enum Command {
     /// Serve objects over HTTP from a data root.
     Serve(ServeArgs),
+    /// Disaster recovery: promote, find-gap, transfer-gap, rollback, reverse-zrepl.
+    #[command(subcommand, long_about = OPS_ABOUT)]
+    Ops(crate::ops::OpsCommand),
 }
 
-/// Run the parsed command; the error is printed by `main`.
-pub fn run(cli: Cli) -> Result<(), String> {
+const OPS_ABOUT: &str = "The disaster-recovery runbook as commands. Primary A replicates \
+to secondary B and fails for good (if its pool is intact, bring A back instead):
+
+  1. on B:  putfs ops promote --dataset B/DS          record the shared snapshot, readonly=off
+  2. on A:  putfs ops find-gap --dataset A/DS --snapshot SHARED
+                                                       objects A wrote after the snapshot
+  3. on A:  putfs ops transfer-gap ... --to B          copy them (rsync or http), never overwrite,
+                                                       verify by sha256, record the result
+  4. on A:  putfs ops rollback --dataset A/DS --snapshot SHARED
+                                                       zfs rollback -r, only after a verified transfer
+  5.        putfs ops reverse-zrepl ...               new zrepl configs + the rename that lets B
+                                                       replicate to A incrementally
+
+Every command prints its plan first, logs each external command as `+ ...` on stderr, \
+takes --dry-run, and asks (or needs --yes) before destructive steps. Exit codes: \
+0 ok, 1 error, 2 usage, 3 refused by a safety check, 4 conflicts.";
+
+/// Run the parsed command; on failure, the message for stderr and the exit
+/// code.
+pub fn run(cli: Cli) -> Result<(), (String, u8)> {
     match cli.command {
-        Command::Serve(args) => crate::server::main(args),
+        Command::Serve(args) => crate::server::main(args).map_err(|e| (e, 1)),
+        Command::Ops(cmd) => crate::ops::run(cmd).map_err(|e| {
+            let code = e.exit_code();
+            (e.to_string(), code)
+        }),
     }
 }

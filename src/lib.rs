@@ -10,5 +10,6 @@ pub mod http;
 mod logging;
 pub mod metrics;
 pub mod ops;
+pub mod replication;
 pub mod server;
 pub mod store;

@@ -5,9 +5,9 @@ use clap::Parser;
 fn main() -> ExitCode {
     match putfs::cli::run(putfs::cli::Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("putfs: {e}");
-            ExitCode::FAILURE
+        Err((message, code)) => {
+            eprintln!("putfs: {message}");
+            ExitCode::from(code)
         }
     }
 }

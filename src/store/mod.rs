@@ -31,12 +31,12 @@ use rustix::fs::{Access, AtFlags, StatVfsMountFlags};
 pub use digest::{Algo, Expected};
 pub use error::{Result, StoreError};
 pub use fsops::system_time;
-pub use key::{Key, KeyError, KeyLimits, Prefix, Target};
+pub use key::{Key, KeyError, KeyLimits, Prefix, RESERVED_PREFIX, TEMP_PREFIX, Target};
 pub use list::{Entry, ListOptions, Listing};
 pub use meta::ObjectMeta;
 pub use policy::{KeyMatcher, OnExisting, Policy};
 pub use pump::{Compare, Pump, Sink};
-pub use read::Object;
+pub use read::{Object, file_sha256};
 pub use write::{IfExists, PutOutcome, Upload};
 
 /// How a store behaves, from the configuration.

@@ -113,3 +113,15 @@ impl StoreError {
         }
     }
 }
+
+/// The SHA-256 of a file by path: from its `user.putfs.sha256` xattr when
+/// that still describes the file, else by reading it. For tools that look
+/// at data roots from outside the server (`putfs ops`).
+pub fn file_sha256(path: &std::path::Path) -> std::io::Result<[u8; 32]> {
+    let file = File::open(path)?;
+    let st = rustix::fs::fstat(&file)?;
+    if let Some(d) = fsops::read_digest(file.as_fd(), st.st_size as u64, fsops::mtime_ns(&st)) {
+        return Ok(d);
+    }
+    Ok(digest::hash_reader(file, &[])?.sha256)
+}

@@ -1,0 +1,105 @@
+//! `putfs ops promote`: make a replica the primary.
+
+use clap::Args;
+
+use super::context::{CommonArgs, Ctx, LiveArgs};
+use super::error::OpsError;
+use super::state::{self, Promotion};
+
+/// Turn this replica into the primary: record the last snapshot it shares
+/// with the old primary (the common ancestor the later recovery needs),
+/// make the dataset writable, and restart putfs without --read-only (with
+/// --restart-cmd) or print exactly what to restart; print the load-balancer
+/// change. Stop the zrepl sink (or replication timer) on this node first.
+#[derive(Debug, Args)]
+pub struct PromoteArgs {
+    #[command(flatten)]
+    pub live: LiveArgs,
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// The snapshot shared with the old primary (default: this dataset's
+    /// newest, which replication brought from the old primary).
+    #[arg(long)]
+    pub shared_snapshot: Option<String>,
+    /// Command that restarts putfs on this node as the primary, e.g.
+    /// "systemctl start putfs-primary" (run after the dataset is writable).
+    #[arg(long)]
+    pub restart_cmd: Option<String>,
+    /// This node's address as the load balancers know it (for the printed
+    /// configuration change).
+    #[arg(long, default_value = "THIS-NODE:8000")]
+    pub node_addr: String,
+}
+
+pub fn run(args: PromoteArgs) -> Result<(), OpsError> {
+    let ctx = Ctx::new(args.live, args.common);
+    let zfs = ctx.zfs();
+    let (shared, dataset) = match ctx.live.dataset.clone() {
+        Some(ds) => {
+            let snap = match &args.shared_snapshot {
+                Some(name) => zfs.snapshot(&ds, name)?,
+                None => zfs.snapshots(&ds)?.pop().ok_or_else(|| {
+                    OpsError::NotFound(format!(
+                        "{ds} has no snapshot: nothing was replicated to it, so there is no \
+                         common ancestor to record"
+                    ))
+                })?,
+            };
+            (Some(snap), Some(ds))
+        }
+        None => (None, None),
+    };
+    let (state_path, mut st) = ctx.load_state()?;
+    eprintln!("plan:");
+    if let Some(s) = &shared {
+        eprintln!(
+            "  record @{} (guid {}) as the snapshot shared with the old primary",
+            s.name, s.guid
+        );
+    }
+    if let Some(ds) = &dataset {
+        eprintln!("  zfs set readonly=off {ds}");
+    }
+    match &args.restart_cmd {
+        Some(cmd) => eprintln!("  run: {cmd}"),
+        None => eprintln!("  (you) restart putfs on this node without --read-only"),
+    }
+    if !ctx.confirm("Promote this node to primary?", "promote")? {
+        return Ok(());
+    }
+    st.promotion = Some(Promotion {
+        dataset: dataset.clone(),
+        shared_snapshot: shared.clone(),
+        at: state::now(),
+    });
+    st.save(&state_path)?;
+    if let Some(ds) = &dataset {
+        zfs.set(ds, "readonly=off")?;
+    }
+    if let Some(cmd) = &args.restart_cmd {
+        let argv =
+            shell_words::split(cmd).map_err(|e| OpsError::Usage(format!("--restart-cmd: {e}")))?;
+        let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+        ctx.runner.change(&argv)?;
+    }
+    if ctx.common.json {
+        println!(
+            "{}",
+            serde_json::json!({"promoted": {"dataset": dataset, "shared_snapshot": shared, "state": state_path}})
+        );
+    }
+    let a = &args.node_addr;
+    eprintln!("promoted; recorded in {}", state_path.display());
+    if args.restart_cmd.is_none() {
+        eprintln!(
+            "next: restart putfs here without --read-only (e.g. systemctl stop putfs-replica; systemctl start putfs-primary)"
+        );
+    }
+    eprintln!("then point writes at this node:");
+    eprintln!("  nginx:   upstream putfs_primary {{ server {a}; }}   then: nginx -s reload");
+    eprintln!(
+        "  HAProxy: backend putfs_writers → server primary {a} check   then: systemctl reload haproxy"
+    );
+    eprintln!("and take the old primary out of the readers until it is recovered.");
+    Ok(())
+}

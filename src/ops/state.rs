@@ -1,0 +1,157 @@
+//! The state file: what `putfs ops` has done and decided for one data root,
+//! so that reruns continue and later steps can check earlier ones (rollback
+//! refuses unless the gap was transferred and verified).
+//!
+//! It lives next to the data root, not inside it: inside, a ZFS rollback
+//! would roll it back too, and replication would carry it to the peer.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::error::OpsError;
+use super::zfs::Snapshot;
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct State {
+    #[serde(default)]
+    pub promotion: Option<Promotion>,
+    #[serde(default)]
+    pub transfers: Vec<Transfer>,
+    #[serde(default)]
+    pub rollbacks: Vec<Rollback>,
+}
+
+/// `ops promote`: this node became the primary.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Promotion {
+    pub dataset: Option<String>,
+    /// The last snapshot shared with the old primary: the common ancestor
+    /// (none for a replica kept by rsync or rclone).
+    pub shared_snapshot: Option<Snapshot>,
+    pub at: String,
+}
+
+/// `ops transfer-gap`: a gap copied to a destination and checked there.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Transfer {
+    pub snapshot: String,
+    pub destination: String,
+    pub objects: u64,
+    pub bytes: u64,
+    /// SHA-256 over the sorted `key sha256` lines of the gap: rollback
+    /// checks that the gap it is about to destroy is this one.
+    pub fingerprint: String,
+    pub verified: bool,
+    pub conflicts: Vec<String>,
+    pub at: String,
+}
+
+/// `ops rollback`: done.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Rollback {
+    pub dataset: String,
+    pub snapshot: String,
+    pub destroyed_snapshots: Vec<String>,
+    pub destroyed_objects: u64,
+    pub at: String,
+}
+
+/// Where the state of a data root lives by default: `.<name>.putfs-ops.json`
+/// beside it.
+pub fn default_path(root: &Path) -> Result<PathBuf, OpsError> {
+    let abs =
+        std::path::absolute(root).map_err(OpsError::io(format!("resolving {}", root.display())))?;
+    let name = abs.file_name().ok_or_else(|| {
+        OpsError::Usage(format!(
+            "cannot put a state file beside {}; pass --state",
+            abs.display()
+        ))
+    })?;
+    let parent = abs.parent().unwrap_or(Path::new("/"));
+    Ok(parent.join(format!(".{}.putfs-ops.json", name.to_string_lossy())))
+}
+
+impl State {
+    pub fn load(path: &Path) -> Result<State, OpsError> {
+        match std::fs::read(path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+                OpsError::Other(format!("state file {} is damaged: {e}", path.display()))
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(State::default()),
+            Err(e) => Err(OpsError::Io {
+                context: format!("reading {}", path.display()),
+                error: e,
+            }),
+        }
+    }
+
+    /// Write atomically and durably: temp file, fsync, rename, fsync dir.
+    pub fn save(&self, path: &Path) -> Result<(), OpsError> {
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let ctx = || format!("writing {}", path.display());
+        let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(OpsError::io(ctx()))?;
+        serde_json::to_writer_pretty(&mut tmp, self).map_err(|e| OpsError::Other(e.to_string()))?;
+        tmp.as_file().sync_all().map_err(OpsError::io(ctx()))?;
+        tmp.persist(path)
+            .map_err(|e| OpsError::io(ctx())(e.error))?;
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(OpsError::io(ctx()))?;
+        Ok(())
+    }
+
+    /// The newest verified transfer of this snapshot's gap.
+    pub fn verified_transfer(&self, snapshot: &str) -> Option<&Transfer> {
+        self.transfers
+            .iter()
+            .rev()
+            .find(|t| t.snapshot == snapshot && t.verified)
+    }
+}
+
+/// Now, as RFC 3339 (UTC).
+pub fn now() -> String {
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_path_is_beside_the_root() {
+        assert_eq!(
+            default_path(Path::new("/tank/putfs")).unwrap(),
+            Path::new("/tank/.putfs.putfs-ops.json")
+        );
+    }
+
+    #[test]
+    fn roundtrip() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("s.json");
+        assert!(State::load(&p).unwrap().transfers.is_empty());
+        let mut s = State::default();
+        s.transfers.push(Transfer {
+            snapshot: "s1".into(),
+            destination: "d".into(),
+            objects: 1,
+            bytes: 2,
+            fingerprint: "f".into(),
+            verified: true,
+            conflicts: vec![],
+            at: now(),
+        });
+        s.save(&p).unwrap();
+        assert_eq!(
+            State::load(&p)
+                .unwrap()
+                .verified_transfer("s1")
+                .unwrap()
+                .objects,
+            1
+        );
+        assert!(State::load(&p).unwrap().verified_transfer("s2").is_none());
+    }
+}

@@ -1,0 +1,204 @@
+//! `putfs ops status`: where this node stands.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::context::{CommonArgs, Ctx, LiveArgs};
+use super::error::OpsError;
+use super::zfs::Snapshot;
+use crate::replication::heartbeat::{self, Heartbeat};
+
+/// Show this node's role, its snapshots, the newest snapshot it shares with
+/// a peer, and the replication lag read from the replicated heartbeat.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub live: LiveArgs,
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// The peer's dataset, on this machine.
+    #[arg(long, conflicts_with = "peer_snapshots")]
+    pub peer_dataset: Option<String>,
+    /// The peer's snapshots, one per line: `NAME [GUID]` (as printed by
+    /// `zfs list -H -o name,guid -t snapshot` on the peer, with or without
+    /// the dataset@ part); `-` reads stdin.
+    #[arg(long)]
+    pub peer_snapshots: Option<PathBuf>,
+}
+
+/// A peer snapshot as far as we know it.
+struct PeerSnap {
+    name: String,
+    guid: Option<String>,
+}
+
+pub fn run(args: StatusArgs) -> Result<(), OpsError> {
+    let ctx = Ctx::new(args.live, args.common);
+    let zfs = ctx.zfs();
+    let root = ctx.root().ok();
+    let snapshots = match &ctx.live.dataset {
+        Some(ds) => zfs.snapshots(ds)?,
+        None => Vec::new(),
+    };
+    let readonly = match &ctx.live.dataset {
+        Some(ds) => Some(zfs.get(ds, "readonly")? == "on"),
+        None => None,
+    };
+    let state = ctx.load_state().ok().map(|(_, s)| s);
+    let promoted = state.as_ref().and_then(|s| s.promotion.clone());
+    let role = match (readonly, &promoted) {
+        (Some(true), _) => "replica (dataset is read-only)",
+        (_, Some(_)) => "primary (promoted)",
+        (Some(false), None) => "primary (dataset is writable)",
+        (None, None) => "unknown (no dataset given)",
+    };
+    let peer = read_peer(&ctx, &args.peer_dataset, &args.peer_snapshots)?;
+    let shared = peer.as_ref().and_then(|p| newest_shared(&snapshots, p));
+    let now = heartbeat::now_ms();
+    let hb = root.as_deref().and_then(Heartbeat::read);
+    let lag = hb.as_ref().map(|h| h.age_seconds(now));
+
+    if ctx.common.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "role": role,
+                "dataset": ctx.live.dataset,
+                "root": root,
+                "snapshots": snapshots,
+                "shared_snapshot": shared,
+                "promotion": promoted,
+                "heartbeat": hb,
+                "lag_seconds": lag,
+            })
+        );
+        return Ok(());
+    }
+    println!("role:      {role}");
+    if let Some(ds) = &ctx.live.dataset {
+        println!("dataset:   {ds}");
+    }
+    if let Some(r) = &root {
+        println!("root:      {}", r.display());
+    }
+    if let Some(p) = &promoted {
+        let snap = p
+            .shared_snapshot
+            .as_ref()
+            .map_or("-".to_owned(), |s| s.name.clone());
+        println!("promoted:  {} (shared snapshot @{snap})", p.at);
+    }
+    println!("snapshots: {}", snapshots.len());
+    for s in &snapshots {
+        let when = humantime::format_rfc3339_seconds(
+            std::time::UNIX_EPOCH + std::time::Duration::from_secs(s.creation.max(0) as u64),
+        );
+        println!("  @{:<40} {when}  guid {}", s.name, s.guid);
+    }
+    match (&peer, &shared) {
+        (Some(_), Some(s)) => println!("shared with peer: @{} (newest common snapshot)", s.name),
+        (Some(_), None) => println!("shared with peer: NONE (a full resend would be needed)"),
+        (None, _) => {}
+    }
+    match (&hb, lag) {
+        (Some(h), Some(l)) => println!(
+            "heartbeat: from {} seq {}, {l:.1} s old (replication lag)",
+            h.node, h.seq
+        ),
+        _ => println!("heartbeat: none found under the root"),
+    }
+    Ok(())
+}
+
+fn read_peer(
+    ctx: &Ctx,
+    dataset: &Option<String>,
+    file: &Option<PathBuf>,
+) -> Result<Option<Vec<PeerSnap>>, OpsError> {
+    if let Some(ds) = dataset {
+        return Ok(Some(
+            ctx.zfs()
+                .snapshots(ds)?
+                .into_iter()
+                .map(|s| PeerSnap {
+                    name: s.name,
+                    guid: Some(s.guid),
+                })
+                .collect(),
+        ));
+    }
+    let Some(path) = file else {
+        return Ok(None);
+    };
+    let text = if path.as_os_str() == "-" {
+        std::io::read_to_string(std::io::stdin()).map_err(OpsError::io("reading stdin"))?
+    } else {
+        std::fs::read_to_string(path)
+            .map_err(OpsError::io(format!("reading {}", path.display())))?
+    };
+    Ok(Some(
+        text.lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| {
+                let mut f = l.split_whitespace();
+                let full = f.next().unwrap_or_default();
+                let name = full.rsplit_once('@').map_or(full, |(_, n)| n).to_owned();
+                PeerSnap {
+                    name,
+                    guid: f.next().map(str::to_owned),
+                }
+            })
+            .collect(),
+    ))
+}
+
+/// The newest of our snapshots the peer also has: same GUID where the peer's
+/// is known (a snapshot received from us keeps its GUID), else same name.
+fn newest_shared(ours: &[Snapshot], peer: &[PeerSnap]) -> Option<Snapshot> {
+    ours.iter()
+        .rev()
+        .find(|s| {
+            peer.iter().any(|p| match &p.guid {
+                Some(g) => *g == s.guid,
+                None => p.name == s.name,
+            })
+        })
+        .cloned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snap(name: &str, guid: &str, creation: i64) -> Snapshot {
+        Snapshot {
+            name: name.into(),
+            guid: guid.into(),
+            creation,
+            createtxg: None,
+        }
+    }
+
+    #[test]
+    fn newest_shared_by_guid_then_name() {
+        let ours = vec![snap("a", "1", 1), snap("b", "2", 2), snap("c", "3", 3)];
+        let by_guid = vec![PeerSnap {
+            name: "x".into(),
+            guid: Some("2".into()),
+        }];
+        assert_eq!(newest_shared(&ours, &by_guid).unwrap().name, "b");
+        let by_name = vec![
+            PeerSnap {
+                name: "a".into(),
+                guid: None,
+            },
+            PeerSnap {
+                name: "c".into(),
+                guid: None,
+            },
+        ];
+        assert_eq!(newest_shared(&ours, &by_name).unwrap().name, "c");
+        assert!(newest_shared(&ours, &[]).is_none());
+    }
+}
