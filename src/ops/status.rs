@@ -42,16 +42,19 @@ pub fn run(args: StatusArgs) -> Result<(), OpsError> {
         None => Vec::new(),
     };
     let readonly = match &ctx.live.dataset {
-        Some(ds) => Some(zfs.get(ds, "readonly")? == "on"),
+        Some(ds) => readonly(&zfs, ds)?,
         None => None,
     };
     let state = ctx.load_state().ok().map(|(_, s)| s);
     let promoted = state.as_ref().and_then(|s| s.promotion.clone());
-    let role = match (readonly, &promoted) {
-        (Some(true), _) => "replica (dataset is read-only)",
-        (_, Some(_)) => "primary (promoted)",
-        (Some(false), None) => "primary (dataset is writable)",
-        (None, None) => "unknown (no dataset given)",
+    let role = match (readonly, &promoted, &ctx.live.dataset) {
+        (Some(true), _, _) => "replica (dataset is read-only)",
+        (_, Some(_), _) => "primary (promoted)",
+        (Some(false), None, _) => "primary (dataset is writable)",
+        (None, None, Some(_)) => {
+            "unknown: this platform (zfs-fuse) reports readonly=off for every mounted dataset"
+        }
+        (None, None, None) => "unknown (no dataset given)",
     };
     let peer = read_peer(&ctx, &args.peer_dataset, &args.peer_snapshots)?;
     let shared = peer.as_ref().and_then(|p| newest_shared(&snapshots, p));
@@ -109,6 +112,20 @@ pub fn run(args: StatusArgs) -> Result<(), OpsError> {
         _ => println!("heartbeat: none found under the root"),
     }
     Ok(())
+}
+
+/// The dataset's `readonly`, if the platform tells the truth about it:
+/// zfs-fuse shows the mount option ("off", source "temporary") for every
+/// mounted dataset, whatever the property says.
+fn readonly(zfs: &super::zfs::Zfs<'_>, ds: &str) -> Result<Option<bool>, OpsError> {
+    let out = zfs.get(ds, "readonly")?;
+    let source = zfs
+        .runner
+        .query(&["zfs", "get", "-H", "-o", "source", "readonly", ds])?;
+    Ok(match (out.as_str(), source.trim()) {
+        ("off", "temporary") => None,
+        (v, _) => Some(v == "on"),
+    })
 }
 
 fn read_peer(

@@ -32,7 +32,7 @@ impl Store {
             return Err(StoreError::NotFound);
         }
         rustix::fs::unlinkat(&dir, name, AtFlags::empty())?;
-        self.sync(dir.as_fd())?;
+        self.sync_dir(dir.as_fd())?;
         self.metrics.objects_deleted.inc();
         self.prune(root.as_fd(), key);
         Ok(())
@@ -48,7 +48,7 @@ impl Store {
             let Ok(pfd) = fsops::open_dir(root, parent) else {
                 return;
             };
-            if fsops::rmdir_at(pfd.as_fd(), name).is_err() || self.sync(pfd.as_fd()).is_err() {
+            if fsops::rmdir_at(pfd.as_fd(), name).is_err() || self.sync_dir(pfd.as_fd()).is_err() {
                 return;
             }
             dir = (!parent.is_empty()).then_some(parent);

@@ -31,10 +31,7 @@ impl Object {
     pub fn compare_body(&mut self, sha256: &[u8; 32], len: u64) -> Result<PutOutcome> {
         let theirs = self.digests(&[])?;
         if theirs.sha256 == *sha256 && self.meta.size == len {
-            Ok(PutOutcome::Identical(ObjectMeta {
-                sha256: Some(theirs.sha256),
-                ..self.meta
-            }))
+            Ok(PutOutcome::Identical(self.meta))
         } else {
             Err(StoreError::Conflict)
         }

@@ -9,6 +9,7 @@
 mod cleanup;
 mod delete;
 pub mod digest;
+mod dirsync;
 mod error;
 mod existing;
 mod fsops;
@@ -36,7 +37,7 @@ pub use list::{Entry, ListOptions, Listing};
 pub use meta::ObjectMeta;
 pub use policy::{KeyMatcher, OnExisting, Policy};
 pub use pump::{Compare, Pump, Sink};
-pub use read::{Object, file_sha256};
+pub use read::{Object, hash_file};
 pub use write::{IfExists, PutOutcome, Upload};
 
 /// How a store behaves, from the configuration.
@@ -86,6 +87,7 @@ pub struct Store {
     /// Cleared once the filesystem refuses `renameat2(RENAME_NOREPLACE)`.
     use_rename: AtomicBool,
     root_dir: root::RootDir,
+    dir_syncer: dirsync::DirSyncer,
 }
 
 impl Store {
@@ -104,6 +106,7 @@ impl Store {
         getrandom::fill(&mut id).map_err(|e| std::io::Error::other(e.to_string()))?;
         Ok(Store {
             root_dir: root::RootDir::new(&config.root),
+            dir_syncer: dirsync::DirSyncer::default(),
             config,
             metrics,
             boot_id: hex::encode(id),

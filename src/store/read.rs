@@ -1,7 +1,7 @@
 //! Opening objects for reading.
 
 use std::fs::File;
-use std::io::Read;
+use std::io::{Read, Seek};
 
 use rustix::fd::AsFd;
 use rustix::io::Errno;
@@ -18,6 +18,8 @@ use super::meta::ObjectMeta;
 pub struct Object {
     pub file: File,
     pub meta: ObjectMeta,
+    /// A SHA-256 computed by reading the file (no valid xattr).
+    computed_sha256: Option<[u8; 32]>,
 }
 
 impl Store {
@@ -42,6 +44,7 @@ impl Store {
         Ok(Object {
             file: File::from(fd),
             meta: ObjectMeta::from_stat(&st, sha256),
+            computed_sha256: None,
         })
     }
 
@@ -92,13 +95,19 @@ impl Object {
     }
 
     /// The digests `expected` asks about, reading the file only when the
-    /// stored SHA-256 is not enough.
+    /// stored SHA-256 is not enough. Reads from the start whatever was read
+    /// before, and remembers a SHA-256 it had to compute (without letting it
+    /// change the object's ETag, which must stay what a GET answers).
     pub fn digests(&mut self, expected: &[Expected]) -> Result<Digests> {
         let only_sha256 = expected.iter().all(|e| e.algo == digest::Algo::Sha256);
-        if let (true, Some(sha256)) = (only_sha256, self.meta.sha256) {
+        if let (true, Some(sha256)) = (only_sha256, self.meta.sha256.or(self.computed_sha256)) {
             return Ok(Digests::from_sha256(sha256));
         }
+        self.file
+            .seek(std::io::SeekFrom::Start(0))
+            .map_err(StoreError::from_io)?;
         let d = digest::hash_reader(&mut self.file, expected).map_err(StoreError::from_io)?;
+        self.computed_sha256 = Some(d.sha256);
         Ok(d)
     }
 }
@@ -114,14 +123,8 @@ impl StoreError {
     }
 }
 
-/// The SHA-256 of a file by path: from its `user.putfs.sha256` xattr when
-/// that still describes the file, else by reading it. For tools that look
-/// at data roots from outside the server (`putfs ops`).
-pub fn file_sha256(path: &std::path::Path) -> std::io::Result<[u8; 32]> {
-    let file = File::open(path)?;
-    let st = rustix::fs::fstat(&file)?;
-    if let Some(d) = fsops::read_digest(file.as_fd(), st.st_size as u64, fsops::mtime_ns(&st)) {
-        return Ok(d);
-    }
-    Ok(digest::hash_reader(file, &[])?.sha256)
+/// The SHA-256 of a file's content, read in full (never taken from the
+/// xattr: tools that compare trees must see bytes changed in place too).
+pub fn hash_file(path: &std::path::Path) -> std::io::Result<[u8; 32]> {
+    Ok(digest::hash_reader(File::open(path)?, &[])?.sha256)
 }

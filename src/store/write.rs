@@ -235,9 +235,9 @@ impl Upload {
         }
         // From here on the name exists: the temp is gone.
         self.done = true;
-        self.store.sync(self.dir.as_fd())?;
+        self.store.sync_dir(self.dir.as_fd())?;
         for c in self.created.iter().rev() {
-            self.store.sync(c.parent.as_fd())?;
+            self.store.sync_dir(c.parent.as_fd())?;
         }
         self.store.metrics.objects_written.inc();
         Ok(PutOutcome::Created(meta))
@@ -285,6 +285,15 @@ fn remove_created(created: &[CreatedDir]) {
 }
 
 impl Store {
+    /// fsync a directory (when configured), shared with concurrent callers
+    /// for the same directory (`dirsync`).
+    pub(crate) fn sync_dir(&self, dir: rustix::fd::BorrowedFd<'_>) -> Result<()> {
+        if !self.config.fsync {
+            return Ok(());
+        }
+        self.dir_syncer.sync(dir, &|fd| self.sync(fd))
+    }
+
     /// fsync (when configured), timed for the metrics.
     pub(crate) fn sync(&self, fd: rustix::fd::BorrowedFd<'_>) -> Result<()> {
         if !self.config.fsync {

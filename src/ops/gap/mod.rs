@@ -16,7 +16,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::store::{RESERVED_PREFIX, file_sha256};
+use crate::store::{RESERVED_PREFIX, hash_file};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -79,7 +79,7 @@ pub fn addressable(name: &str) -> bool {
 
 /// Fill in the SHA-256 of a change's file(s) (xattr when valid, else read).
 pub fn add_digests(c: &mut Change, live_root: &Path, snap_root: &Path) -> std::io::Result<()> {
-    let hex_of = |root: &Path| file_sha256(&root.join(&c.key)).map(hex::encode);
+    let hex_of = |root: &Path| hash_file(&root.join(&c.key)).map(hex::encode);
     match c.change {
         Kind::Gap => c.sha256 = Some(hex_of(live_root)?),
         Kind::Deleted => c.sha256 = Some(hex_of(snap_root)?),

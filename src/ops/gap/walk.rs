@@ -13,7 +13,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use super::{Change, Kind, Summary, addressable};
-use crate::store::file_sha256;
+use crate::store::hash_file;
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct WalkOptions {
@@ -187,7 +187,7 @@ fn same_content(
     if untouched && !opts.verify_content {
         return Ok(true);
     }
-    Ok(file_sha256(&live_root.join(key))? == file_sha256(&snap_root.join(key))?)
+    Ok(hash_file(&live_root.join(key))? == hash_file(&snap_root.join(key))?)
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use super::{Change, Kind, Summary, addressable};
-use crate::store::file_sha256;
+use crate::store::hash_file;
 
 /// One line of `zfs diff -H -F`.
 #[derive(Debug, PartialEq, Eq)]
@@ -85,7 +85,7 @@ pub fn classify(
         match (l.kind, l.change) {
             ('F', '+') => add(&mut changes, Kind::Gap, &key, live)?,
             ('F', '-') => add(&mut changes, Kind::Deleted, &key, snap)?,
-            ('F', 'M') if file_sha256(&live.join(&key))? != file_sha256(&snap.join(&key))? => {
+            ('F', 'M') if hash_file(&live.join(&key))? != hash_file(&snap.join(&key))? => {
                 add(&mut changes, Kind::Conflict, &key, live)?;
             }
             ('F', 'R') => {

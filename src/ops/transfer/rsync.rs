@@ -9,7 +9,7 @@ use super::Outcome;
 use crate::ops::context::Ctx;
 use crate::ops::error::OpsError;
 use crate::ops::gap::Change;
-use crate::store::file_sha256;
+use crate::store::hash_file;
 
 pub fn transfer(ctx: &Ctx, root: &Path, gap: &[&Change], dest: &str) -> Result<Outcome, OpsError> {
     if gap.is_empty() {
@@ -93,7 +93,7 @@ fn verify_local(dest: &Path, gap: &[&Change]) -> Result<Vec<String>, OpsError> {
     let mut conflicts = Vec::new();
     for c in gap {
         let path = dest.join(&c.key);
-        let got = file_sha256(&path).map_err(|e| {
+        let got = hash_file(&path).map_err(|e| {
             OpsError::Other(format!(
                 "verifying {}: {e} (it should have been copied)",
                 path.display()

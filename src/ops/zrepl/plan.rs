@@ -116,13 +116,13 @@ pub fn reverse_plan(l: &Layout, new_primary_yaml: &str, recovered_yaml: &str) ->
             NewPrimary,
             "Print the shared snapshot's GUID on the new primary. If it is missing, stop: \
              there is no common snapshot and only a full resend is possible.",
-            &["zfs", "get", "-H", "-o", "value", "guid", &shared_on_new],
+            &["zfs", "get", "-Hp", "-o", "value", "guid", &shared_on_new],
         ),
         run(
             Recovered,
             "Print the shared snapshot's GUID on the recovered node; it must equal the one \
              above (same name with another GUID is not a common snapshot).",
-            &["zfs", "get", "-H", "-o", "value", "guid", &shared_on_old],
+            &["zfs", "get", "-Hp", "-o", "value", "guid", &shared_on_old],
         ),
         zrepl_service(
             NewPrimary,
@@ -186,6 +186,12 @@ pub fn reverse_plan(l: &Layout, new_primary_yaml: &str, recovered_yaml: &str) ->
             "Create the parents of the path the new sink will compute \
              (root_fs/client identity/source path); existing ones are left alone.",
             &["zfs", "create", "-p", parent(&l.rename_target)],
+        ),
+        run(
+            Recovered,
+            "Unmount it for the move (zfs-fuse refuses to rename a mounted dataset to a new \
+             parent; on OpenZFS this is harmless). The rename mounts it again.",
+            &["zfs", "unmount", &l.original],
         ),
         run(
             Recovered,
@@ -324,6 +330,11 @@ pub fn flip_back_plan(
                 "--job",
                 &l.sink_job,
             ],
+        ),
+        run(
+            Recovered,
+            "Unmount it for the move back.",
+            &["zfs", "unmount", &l.rename_target],
         ),
         run(
             Recovered,
