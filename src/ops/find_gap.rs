@@ -95,7 +95,7 @@ pub fn compute(
     let mut summary = Summary::default();
     let use_diff = snap.snapshot.is_some() && !no_zfs_diff && ctx.zfs().has_diff();
     let mut changes = Vec::new();
-    let progress = Progress::new(ctx.show_progress(), "comparing");
+    let progress = Progress::new(ctx.show_progress(), "entries compared");
     let method = if use_diff {
         let ds = ctx.dataset()?;
         let name = snap.snapshot.as_deref().unwrap_or_default();
@@ -108,7 +108,11 @@ pub fn compute(
             .map_err(OpsError::io("classifying zfs diff output"))?;
         "zfs-diff"
     } else {
-        let opts = WalkOptions { verify_content };
+        let tick = || progress.tick();
+        let opts = WalkOptions {
+            verify_content,
+            on_entry: Some(&tick),
+        };
         walk::compare(
             &live,
             &view.path,
@@ -125,15 +129,16 @@ pub fn compute(
         )))?;
         "walk"
     };
-    progress.set_message(format!("{} entries compared", summary.compared));
+    progress.finish();
     if digests {
+        let hashing = Progress::counted(ctx.show_progress(), "hashing", changes.len() as u64);
         for c in &mut changes {
             gap::add_digests(c, &live, &view.path)
                 .map_err(OpsError::io(format!("hashing {}", c.key)))?;
-            progress.tick();
+            hashing.tick();
         }
+        hashing.finish();
     }
-    progress.finish();
     changes.sort_by(|a, b| a.key.cmp(&b.key));
     Ok(GapReport {
         changes,

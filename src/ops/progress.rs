@@ -42,12 +42,6 @@ impl Progress {
         }
     }
 
-    pub fn set_message(&self, m: String) {
-        if let Some(b) = &self.0 {
-            b.set_message(m);
-        }
-    }
-
     pub fn finish(&self) {
         if let Some(b) = &self.0 {
             b.finish_and_clear();

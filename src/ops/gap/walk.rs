@@ -15,10 +15,12 @@ use std::path::Path;
 use super::{Change, Kind, Summary, addressable};
 use crate::store::hash_file;
 
-#[derive(Debug, Clone, Copy, Default)]
-pub struct WalkOptions {
+#[derive(Clone, Copy, Default)]
+pub struct WalkOptions<'p> {
     /// Compare content even when the metadata says the files are the same.
     pub verify_content: bool,
+    /// Called for every entry compared (progress).
+    pub on_entry: Option<&'p dyn Fn()>,
 }
 
 struct Side {
@@ -30,7 +32,7 @@ struct Side {
 pub fn compare(
     live: &Path,
     snap: &Path,
-    opts: WalkOptions,
+    opts: WalkOptions<'_>,
     found: &mut dyn FnMut(Change) -> std::io::Result<()>,
     summary: &mut Summary,
 ) -> std::io::Result<()> {
@@ -44,7 +46,7 @@ fn compare_dir(
     rel: &str,
     on_live: bool,
     on_snap: bool,
-    opts: WalkOptions,
+    opts: WalkOptions<'_>,
     found: &mut dyn FnMut(Change) -> std::io::Result<()>,
     summary: &mut Summary,
 ) -> std::io::Result<()> {
@@ -77,6 +79,9 @@ fn compare_dir(
             j += 1;
         }
         summary.compared += 1;
+        if let Some(tick) = opts.on_entry {
+            tick();
+        }
         let name = l.or(s).map(|e| e.name.as_str()).unwrap_or_default();
         let key = if rel.is_empty() {
             name.to_owned()
@@ -174,7 +179,7 @@ fn same_content(
     key: &str,
     l: &Metadata,
     s: &Metadata,
-    opts: WalkOptions,
+    opts: WalkOptions<'_>,
 ) -> std::io::Result<bool> {
     if l.len() != s.len() {
         return Ok(false);
