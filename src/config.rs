@@ -96,6 +96,25 @@ pub struct ServeArgs {
     #[arg(long, env = "PUTFS_SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
     pub shutdown_timeout: Duration,
 
+    /// Primary: write the heartbeat (`.putfs/heartbeat`) this often; 0s
+    /// turns it off. Replicas derive their lag from it.
+    #[arg(long, env = "PUTFS_HEARTBEAT_INTERVAL", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub heartbeat_interval: Duration,
+
+    /// Read-only node: report not ready (/.putfs/ready 503) when the
+    /// replicated heartbeat is older than this. Off by default.
+    #[arg(long, env = "PUTFS_MAX_LAG", value_parser = humantime::parse_duration)]
+    pub max_lag: Option<Duration>,
+
+    /// Read-only node: re-read the replicated heartbeat this often (file
+    /// notifications are used too, where the filesystem has them).
+    #[arg(long, env = "PUTFS_HEARTBEAT_POLL", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub heartbeat_poll: Duration,
+
+    /// Name written into the heartbeat (default: the host name).
+    #[arg(long, env = "PUTFS_NODE_NAME")]
+    pub node_name: Option<String>,
+
     /// Log one line per request (costs throughput).
     #[arg(long, env = "PUTFS_ACCESS_LOG")]
     pub access_log: bool,
@@ -132,9 +151,20 @@ pub struct HttpConfig {
     pub forward_writes_to: Option<url::Url>,
 }
 
+/// Heartbeat and lag settings.
+#[derive(Debug, Clone)]
+pub struct ReplicationConfig {
+    /// Primary only; `None` when off.
+    pub heartbeat_interval: Option<Duration>,
+    pub max_lag: Option<Duration>,
+    pub poll: Duration,
+    pub node_name: Option<String>,
+}
+
 /// The resolved configuration of `putfs serve`.
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
+    pub replication: ReplicationConfig,
     pub listen: SocketAddr,
     pub store: StoreConfig,
     pub http: HttpConfig,
@@ -193,7 +223,20 @@ impl ServeArgs {
         {
             return Err("--forward-writes-to must be an http:// or https:// URL".into());
         }
+        if self.max_lag.is_some() && !self.read_only {
+            return Err("--max-lag applies to read-only nodes (--read-only)".into());
+        }
+        if self.heartbeat_poll.is_zero() {
+            return Err("--heartbeat-poll must be more than 0s".into());
+        }
         Ok(ServeConfig {
+            replication: ReplicationConfig {
+                heartbeat_interval: (!self.heartbeat_interval.is_zero())
+                    .then_some(self.heartbeat_interval),
+                max_lag: self.max_lag,
+                poll: self.heartbeat_poll,
+                node_name: self.node_name,
+            },
             listen: self.listen,
             store: StoreConfig {
                 root: self.root,

@@ -9,6 +9,8 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{ServeArgs, ServeConfig};
 use crate::http::{self, App, Forwarder};
 use crate::metrics::Metrics;
+use crate::replication::replica::Replica;
+use crate::replication::{self, writer};
 use crate::store::Store;
 
 /// How long blocking work (an upload being aborted, say) may take to wind
@@ -53,12 +55,19 @@ async fn serve(cfg: ServeConfig) -> Result<(), String> {
         Some(url) => Some(Forwarder::new(url)?),
         None => None,
     };
+    let mut ready_checks: Vec<http::ReadyCheck> = Vec::new();
+    let replica = start_replication(&cfg, &store, &metrics);
+    if let Some(r) = &replica {
+        let r = r.clone();
+        ready_checks.push(Arc::new(move || r.check_ready()));
+    }
     let app = App {
         store,
         cfg: Arc::new(cfg.http.clone()),
         metrics,
         forward,
-        ready_checks: Arc::new(Vec::new()),
+        ready_checks: Arc::new(ready_checks),
+        replica,
     };
 
     let listener = TcpListener::bind(cfg.listen)
@@ -88,6 +97,26 @@ async fn serve(cfg: ServeConfig) -> Result<(), String> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The primary writes heartbeats; a read-only node follows the replicated
+/// one.
+fn start_replication(
+    cfg: &ServeConfig,
+    store: &Arc<Store>,
+    metrics: &Metrics,
+) -> Option<Arc<Replica>> {
+    let rc = &cfg.replication;
+    if store.read_only() {
+        let r = Replica::new(store.clone(), metrics, rc.max_lag);
+        replication::watch::spawn(r.clone(), cfg.store.root.clone(), rc.poll);
+        return Some(r);
+    }
+    if let Some(interval) = rc.heartbeat_interval {
+        let node = rc.node_name.clone().unwrap_or_else(writer::hostname);
+        writer::spawn(store.clone(), metrics, interval, node);
+    }
+    None
 }
 
 /// Cancel `stop` on SIGTERM or SIGINT.

@@ -6,6 +6,7 @@ use http::{HeaderValue, Method, StatusCode, header};
 
 use super::App;
 use super::error::ApiError;
+use crate::replication::heartbeat;
 
 pub const PREFIX: &str = "/.putfs/";
 
@@ -15,9 +16,10 @@ pub fn is_internal(path: &str) -> bool {
 
 pub async fn handle(app: &App, method: &Method, path: &str) -> Result<Response, ApiError> {
     let name = path.strip_prefix(PREFIX).unwrap_or("");
-    if !matches!(name, "live" | "ready" | "metrics") {
+    if !matches!(name, "live" | "ready" | "metrics" | "heartbeat") {
         return Err(ApiError::NotFound(format!(
-            "{path} is reserved for putfs; its endpoints are {PREFIX}live, {PREFIX}ready and {PREFIX}metrics"
+            "{path} is reserved for putfs; its endpoints are {PREFIX}live, {PREFIX}ready, \
+             {PREFIX}metrics and {PREFIX}heartbeat"
         )));
     }
     if method != Method::GET && method != Method::HEAD {
@@ -42,7 +44,23 @@ pub async fn handle(app: &App, method: &Method, path: &str) -> Result<Response, 
                     .into_response(),
             })
         }
+        "heartbeat" => {
+            let hb =
+                tokio::task::spawn_blocking(move || store.read_internal(heartbeat::FILE)).await??;
+            let body = hb.ok_or_else(|| ApiError::NotFound("no heartbeat here yet".into()))?;
+            let mut resp = body.into_response();
+            resp.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            resp.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            Ok(resp)
+        }
         _ => {
+            if let Some(r) = &app.replica {
+                r.refresh_metrics();
+            }
             let space = tokio::task::spawn_blocking(move || store.space().ok()).await?;
             let text = app.metrics.render(space);
             let mut resp = text.into_response();

@@ -45,6 +45,8 @@ pub struct App {
     pub metrics: Arc<Metrics>,
     pub forward: Option<Forwarder>,
     pub ready_checks: Arc<Vec<ReadyCheck>>,
+    /// Read-only nodes: replication state (lag metrics, heartbeat).
+    pub replica: Option<Arc<crate::replication::replica::Replica>>,
 }
 
 pub fn router(app: App) -> Router {

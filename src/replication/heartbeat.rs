@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-/// Where the heartbeat lives under a data root.
+/// Its name in putfs's own folder, and its path under a data root.
+pub const FILE: &str = "heartbeat";
 pub const PATH: &str = ".putfs/heartbeat";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -13,6 +13,7 @@ mod dirsync;
 mod error;
 mod existing;
 mod fsops;
+mod internal;
 pub mod key;
 mod list;
 mod meta;

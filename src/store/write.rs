@@ -117,7 +117,7 @@ impl Store {
     }
 
     /// A temp name unique to this process run (`boot_id`) and upload.
-    fn temp_name(&self) -> String {
+    pub(crate) fn temp_name(&self) -> String {
         let n = self
             .temp_counter
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);

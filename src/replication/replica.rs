@@ -1,0 +1,122 @@
+//! A read-only node's view of replication: the newest replicated heartbeat,
+//! the lag it implies, and readiness against `--max-lag`.
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use prometheus::{Gauge, IntGauge};
+
+use super::arrivals::Arrivals;
+use super::heartbeat::{self, Heartbeat};
+use crate::metrics::Metrics;
+use crate::store::Store;
+
+pub struct Replica {
+    store: Arc<Store>,
+    current: RwLock<Option<Heartbeat>>,
+    started_ms: u64,
+    max_lag: Option<Duration>,
+    lag: Gauge,
+    heartbeat_ts: Gauge,
+    heartbeat_seq: IntGauge,
+    pub arrivals: Arrivals,
+}
+
+impl Replica {
+    pub fn new(store: Arc<Store>, metrics: &Metrics, max_lag: Option<Duration>) -> Arc<Replica> {
+        let gauge =
+            |name: &str, help: &str| metrics.register(Gauge::new(name, help).expect("valid gauge"));
+        let r = Replica {
+            arrivals: Arrivals::new(store.root_path(), metrics),
+            store,
+            current: RwLock::new(None),
+            started_ms: heartbeat::now_ms(),
+            max_lag,
+            lag: gauge(
+                "putfs_replication_lag_seconds",
+                "Seconds since the primary wrote the newest heartbeat replicated here \
+                 (before any arrives: seconds since this node started)",
+            ),
+            heartbeat_ts: gauge(
+                "putfs_replication_heartbeat_timestamp_seconds",
+                "When the primary wrote the newest replicated heartbeat (unix time; 0: none yet)",
+            ),
+            heartbeat_seq: metrics.register(
+                IntGauge::new(
+                    "putfs_replication_heartbeat_sequence",
+                    "Sequence number of the newest replicated heartbeat",
+                )
+                .expect("valid gauge"),
+            ),
+        };
+        let r = Arc::new(r);
+        r.reload();
+        r
+    }
+
+    /// Read the replicated heartbeat again (on a file event, or a poll).
+    pub fn reload(&self) {
+        let hb = match self.store.read_internal(heartbeat::FILE) {
+            Ok(Some(bytes)) => match serde_json::from_slice::<Heartbeat>(&bytes) {
+                Ok(hb) => Some(hb),
+                Err(e) => {
+                    tracing::debug!(error = %e, "unreadable heartbeat (mid-copy?)");
+                    return;
+                }
+            },
+            Ok(None) => None,
+            Err(e) => {
+                tracing::debug!(error = %e, "cannot read the heartbeat");
+                return;
+            }
+        };
+        if let Ok(mut cur) = self.current.write() {
+            *cur = hb;
+        }
+    }
+
+    /// The newest replicated heartbeat.
+    pub fn heartbeat(&self) -> Option<Heartbeat> {
+        self.current.read().ok().and_then(|c| c.clone())
+    }
+
+    /// Replication lag now, in seconds.
+    pub fn lag_seconds(&self) -> f64 {
+        let now = heartbeat::now_ms();
+        match self.heartbeat() {
+            Some(hb) => hb.age_seconds(now),
+            None => now.saturating_sub(self.started_ms) as f64 / 1000.0,
+        }
+    }
+
+    /// Set the gauges from the current state (at scrape time, so the lag
+    /// keeps rising while nothing arrives).
+    pub fn refresh_metrics(&self) {
+        self.lag.set(self.lag_seconds());
+        let hb = self.heartbeat();
+        self.heartbeat_ts
+            .set(hb.as_ref().map_or(0.0, |h| h.unix_ms as f64 / 1000.0));
+        self.heartbeat_seq
+            .set(hb.map_or(0, |h| i64::try_from(h.seq).unwrap_or(i64::MAX)));
+    }
+
+    /// Not ready when the lag exceeds `--max-lag`.
+    pub fn check_ready(&self) -> Result<(), String> {
+        let Some(max) = self.max_lag else {
+            return Ok(());
+        };
+        let lag = self.lag_seconds();
+        if lag > max.as_secs_f64() {
+            let what = if self.heartbeat().is_some() {
+                "the replicated heartbeat is"
+            } else {
+                "no heartbeat has been replicated yet; waited"
+            };
+            return Err(format!(
+                "replication lag: {what} {lag:.1} s old, more than --max-lag {}",
+                humantime::format_duration(max)
+            ));
+        }
+        Ok(())
+    }
+}
