@@ -223,9 +223,6 @@ impl ServeArgs {
         {
             return Err("--forward-writes-to must be an http:// or https:// URL".into());
         }
-        if self.max_lag.is_some() && !self.read_only {
-            return Err("--max-lag applies to read-only nodes (--read-only)".into());
-        }
         if self.heartbeat_poll.is_zero() {
             return Err("--heartbeat-poll must be more than 0s".into());
         }

@@ -112,6 +112,11 @@ fn start_replication(
         replication::watch::spawn(r.clone(), cfg.store.root.clone(), rc.poll);
         return Some(r);
     }
+    if rc.max_lag.is_some() {
+        // One environment file may serve both roles (promotion = starting
+        // the primary unit with it), so this is not an error.
+        tracing::info!("--max-lag is ignored on a writable node");
+    }
     if let Some(interval) = rc.heartbeat_interval {
         let node = rc.node_name.clone().unwrap_or_else(writer::hostname);
         writer::spawn(store.clone(), metrics, interval, node);

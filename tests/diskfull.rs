@@ -66,13 +66,13 @@ impl Drop for Tmpfs {
 }
 
 /// Everything left under the root may only be `.putfs/` and, inside it,
-/// nothing but empty directories.
+/// nothing but directories and the primary's heartbeat.
 fn leftovers(root: &Path) -> Vec<PathBuf> {
     walk(root)
         .into_iter()
         .filter(|p| {
             let is_dir = root.join(p).is_dir();
-            !(p.starts_with(".putfs") && is_dir)
+            !(p.starts_with(".putfs") && (is_dir || p == Path::new(".putfs/heartbeat")))
         })
         .collect()
 }

@@ -97,7 +97,8 @@ fn metrics_exposes_the_documented_series() {
 #[test]
 fn reserved_prefix_cannot_be_written() {
     let dir = tempdir();
-    let s = Server::start(dir.path(), &[]);
+    // No heartbeat: it is the one thing putfs itself writes under .putfs/.
+    let s = Server::start(dir.path(), &["--heartbeat-interval", "0s"]);
     let before = walk(dir.path());
     for path in [
         "/.putfs/metrics",
@@ -184,4 +185,27 @@ fn read_token_guards_reads_but_not_health() {
     assert_eq!(s.get("/.putfs/live").status, 200);
     assert_eq!(s.get("/.putfs/ready").status, 200);
     assert_eq!(s.get("/.putfs/metrics").status, 200);
+}
+
+#[test]
+fn health_checks_and_scrapes_are_not_counted_as_traffic() {
+    let dir = tempdir();
+    let s = Server::start(dir.path(), &[]);
+    assert_eq!(s.get("obj").status, 404);
+    let before = metric_value(
+        &s.get("/.putfs/metrics").text(),
+        "putfs_http_requests_total",
+        &[],
+    );
+    for _ in 0..5 {
+        assert_eq!(s.get("/.putfs/ready").status, 200);
+        assert_eq!(s.get("/.putfs/live").status, 200);
+    }
+    let m = s.get("/.putfs/metrics").text();
+    assert_eq!(
+        metric_value(&m, "putfs_http_requests_total", &[]),
+        before,
+        "internal endpoints changed the request counter:\n{m}"
+    );
+    assert!(before >= 1.0, "the object GET was counted:\n{m}");
 }

@@ -56,6 +56,9 @@ pub fn router(app: App) -> Router {
 async fn handle(State(app): State<App>, req: Request) -> Response {
     let started = Instant::now();
     let method = req.method().clone();
+    // Health checks and scrapes are not traffic: counting them would make a
+    // lagging replica's 503 on /.putfs/ready look like server errors.
+    let internal = internal::is_internal(req.uri().path());
     let path = app.cfg.access_log.then(|| req.uri().path().to_owned());
     let mut resp = route(&app, req)
         .await
@@ -68,11 +71,13 @@ async fn handle(State(app): State<App>, req: Request) -> Response {
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     let elapsed = started.elapsed();
-    app.metrics.request(
-        method_label(&method),
-        status.as_u16(),
-        elapsed.as_secs_f64(),
-    );
+    if !internal {
+        app.metrics.request(
+            method_label(&method),
+            status.as_u16(),
+            elapsed.as_secs_f64(),
+        );
+    }
     if let Some(path) = path {
         tracing::info!(
             target: "putfs::access",

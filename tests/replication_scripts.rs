@@ -1,0 +1,760 @@
+//! The replication and failover scripts, run for real: `replicate-rsync`
+//! (objects, xattrs, heartbeat order, no temp files, deletes only with
+//! `--delete`, the lock, failures) and `replicate-rclone` against a real
+//! putfs primary over HTTP, and `failover` driving `putfs ops` without a
+//! terminal.
+//!
+//! A missing tool skips its test with a `SKIP` line, unless
+//! `PUTFS_REQUIRE_TOOLS=1` (scripts/test sets it), which makes it a failure.
+
+mod common;
+#[path = "common/ops.rs"]
+mod ops;
+
+use std::collections::BTreeMap;
+use std::ffi::OsStr;
+use std::io::{BufRead, BufReader};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+use ops::*;
+
+// ---------------------------------------------------------------------------
+// Harness
+// ---------------------------------------------------------------------------
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn putfs_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_putfs")
+}
+
+/// The tool's path, or `None` after printing SKIP; a panic instead when
+/// `PUTFS_REQUIRE_TOOLS=1`.
+fn need(tool: &str, test: &str) -> Option<PathBuf> {
+    if let Some(p) = find_tool(tool) {
+        return Some(p);
+    }
+    if std::env::var_os("PUTFS_REQUIRE_TOOLS").is_some_and(|v| v == "1") {
+        panic!("{test}: `{tool}` is not installed and PUTFS_REQUIRE_TOOLS=1");
+    }
+    eprintln!("SKIP {test}: `{tool}` is not installed");
+    None
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().expect("UTF-8 path")
+}
+
+/// A command with the test's `PUTFS_*` variables removed (every serve flag
+/// reads one), sbin on PATH, and loopback never sent through a proxy.
+fn clean_command(program: impl AsRef<OsStr>) -> Command {
+    let mut cmd = Command::new(program);
+    for (key, _) in std::env::vars_os() {
+        if key.as_bytes().starts_with(b"PUTFS_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.env("PATH", tool_path_env())
+        .env("NO_PROXY", "127.0.0.1,localhost")
+        .env("no_proxy", "127.0.0.1,localhost");
+    cmd
+}
+
+fn script(name: &str) -> Command {
+    clean_command(repo().join("scripts").join(name))
+}
+
+fn run(cmd: Command) -> Output {
+    run_cmd(cmd, None, CMD_TIMEOUT)
+}
+
+fn run_script<I, S>(name: &str, args: I) -> Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let mut cmd = script(name);
+    cmd.args(args);
+    run(cmd)
+}
+
+fn read_heartbeat(root: &Path) -> Option<serde_json::Value> {
+    let bytes = std::fs::read(root.join(".putfs/heartbeat")).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+fn heartbeat_seq(root: &Path) -> u64 {
+    read_heartbeat(root)
+        .and_then(|v| v["seq"].as_u64())
+        .unwrap_or_else(|| panic!("no readable heartbeat under {}", root.display()))
+}
+
+/// Holds `flock FILE` (the real command) until dropped: what a running
+/// replication looks like to the next one.
+struct LockHolder {
+    child: Child,
+    stdin: Option<ChildStdin>,
+}
+
+impl LockHolder {
+    fn hold(lock: &Path) -> LockHolder {
+        let mut child = clean_command(require_tool("flock"))
+            .arg(lock)
+            .args(["-c", "echo held; exec cat >/dev/null"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn flock");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .expect("read from flock");
+        assert_eq!(line.trim(), "held", "flock did not take {}", lock.display());
+        let stdin = child.stdin.take();
+        LockHolder { child, stdin }
+    }
+
+    /// Lets `cat` see end of input, so the lock goes with it.
+    fn release(mut self) {
+        drop(self.stdin.take());
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for LockHolder {
+    fn drop(&mut self) {
+        drop(self.stdin.take());
+        // Our own child, by its PID; its `cat` ends on the closed pipe.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn write_heartbeat(root: &Path, seq: u64, node: &str) {
+    std::fs::write(
+        root.join(".putfs/heartbeat"),
+        format!(
+            r#"{{"unix_ms":{},"seq":{seq},"node":"{node}"}}"#,
+            1_700_000_000_000u64 + seq
+        ),
+    )
+    .unwrap();
+}
+
+// ---------------------------------------------------------------------------
+// scripts/replicate-rsync
+// ---------------------------------------------------------------------------
+
+/// Keys with the names that break naive scripts.
+const HOSTILE_KEYS: &[&str] = &[
+    "plain/object.bin",
+    "a b/c d.txt",
+    "100%/p.bin",
+    "ünï/ß.bin",
+    "-dash",
+    "br[a]ck*/x.bin",
+    "deep/1/2/3/4/5/leaf",
+    "empty",
+];
+
+/// A real putfs primary (heartbeat every 100 ms) holding the hostile keys,
+/// plus an upload in progress (a `.putfs-tmp.*` file) on its disk.
+fn primary_with_objects(root: &Path) -> Server {
+    let server = Server::start(root, &["--heartbeat-interval", "100ms"]);
+    let mut rng = Rng::from_time();
+    for (i, key) in HOSTILE_KEYS.iter().enumerate() {
+        let body = if *key == "empty" {
+            Vec::new()
+        } else {
+            rng.bytes(1 + i * 3000)
+        };
+        let r = server.put(&key_url(key), body);
+        assert_eq!(r.status, 201, "PUT {key}: {}", r.text());
+    }
+    std::fs::write(root.join("a b/.putfs-tmp.upload.7"), b"half an upload").unwrap();
+    assert!(
+        wait_until(Duration::from_secs(30), || read_heartbeat(root).is_some()),
+        "the primary wrote no heartbeat"
+    );
+    server
+}
+
+/// A plain directory laid out like a primary's data root, with a heartbeat.
+fn static_primary(root: &Path, seq: u64) {
+    std::fs::create_dir_all(root.join(".putfs")).unwrap();
+    write_heartbeat(root, seq, "static");
+    std::fs::create_dir_all(root.join("d")).unwrap();
+    std::fs::write(root.join("d/a.txt"), b"alpha").unwrap();
+    std::fs::write(root.join("d/b.txt"), b"bravo").unwrap();
+}
+
+fn with_extra(
+    mut tree: BTreeMap<String, String>,
+    key: &str,
+    body: &[u8],
+) -> BTreeMap<String, String> {
+    tree.insert(key.to_string(), sha_hex(body));
+    tree
+}
+
+/// Entries outside `.putfs/` that are not objects of `expected`: rsync or
+/// rclone temp names, or copied temp files.
+fn strays(root: &Path, expected: &BTreeMap<String, String>) -> Vec<PathBuf> {
+    user_entries(root)
+        .into_iter()
+        .filter(|rel| root.join(rel).is_file())
+        .filter(|rel| !expected.contains_key(rel.to_str().unwrap()))
+        .collect()
+}
+
+#[test]
+fn rsync_copies_objects_with_xattrs_and_the_heartbeat_never_temp_files() {
+    if need("rsync", "replicate-rsync").is_none() {
+        return;
+    }
+    let dir = tempdir();
+    let root = dir.path().join("primary");
+    let replica = dir.path().join("replica");
+    std::fs::create_dir_all(replica.join("kept")).unwrap();
+    std::fs::write(replica.join("kept/only-here.txt"), b"replica's own").unwrap();
+    let primary = primary_with_objects(&root);
+
+    let s0 = heartbeat_seq(&root);
+    let out = run_script("replicate-rsync", [&root, &replica]);
+    out.expect(0, "replicate-rsync");
+    let s1 = heartbeat_seq(&root);
+    let got = heartbeat_seq(&replica);
+    assert!(
+        (s0..=s1).contains(&got),
+        "replica heartbeat seq {got} is not one the primary wrote during the run ({s0}..={s1})"
+    );
+
+    let expected = with_extra(object_tree(&root), "kept/only-here.txt", b"replica's own");
+    assert_eq!(object_tree(&replica), expected);
+    assert!(
+        temp_files(&replica).is_empty(),
+        "{:?}",
+        temp_files(&replica)
+    );
+    assert!(
+        strays(&replica, &expected).is_empty(),
+        "{:?}",
+        strays(&replica, &expected)
+    );
+    let stage = replica.join(".putfs/rsync-tmp");
+    assert!(
+        walk(&stage).is_empty(),
+        "left in {}: {:?}",
+        stage.display(),
+        walk(&stage)
+    );
+
+    // The stored digests travel with the bytes: same xattr, same ETag.
+    if xattrs_supported(&replica) {
+        for key in HOSTILE_KEYS {
+            let a = get_xattr(&root.join(key), "user.putfs.sha256");
+            assert!(a.is_some(), "the primary stored no digest for {key}");
+            assert_eq!(
+                a,
+                get_xattr(&replica.join(key), "user.putfs.sha256"),
+                "{key}"
+            );
+        }
+        let reader = Server::start(&replica, &["--read-only"]);
+        for key in HOSTILE_KEYS {
+            let (a, b) = (primary.head(&key_url(key)), reader.head(&key_url(key)));
+            assert_eq!((a.status, b.status), (200, 200), "{key}");
+            assert_eq!(a.header("etag"), b.header("etag"), "ETag of {key}");
+        }
+    } else {
+        eprintln!("note: no user xattrs on the test filesystem; digest copy not checked");
+    }
+}
+
+#[test]
+fn rsync_takes_the_heartbeat_before_the_copy_and_only_advances_it_after() {
+    let Some(rsync) = need("rsync", "replicate-rsync heartbeat order") else {
+        return;
+    };
+    let dir = tempdir();
+    let src = dir.path().join("src");
+    let replica = dir.path().join("replica");
+    std::fs::create_dir_all(&replica).unwrap();
+    static_primary(&src, 1);
+    // The real rsync, except that just before the data pass the primary
+    // "writes" an object and a newer heartbeat. Neither the object's
+    // arrival nor that heartbeat may be claimed by this run's heartbeat.
+    let wrapper = dir.path().join("rsync-wrapper");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nfor a in \"$@\"; do case $a in --temp-dir=*)\n  \
+             printf '%s' '{{\"unix_ms\":1700000000002,\"seq\":2,\"node\":\"late\"}}' > '{hb}'\n  \
+             echo late > '{late}';;\nesac; done\nexec '{rsync}' \"$@\"\n",
+            hb = s(&src.join(".putfs/heartbeat")),
+            late = s(&src.join("d/late.txt")),
+            rsync = s(&rsync),
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut cmd = script("replicate-rsync");
+    cmd.env("RSYNC", &wrapper).arg(&src).arg(&replica);
+    run(cmd).expect(0, "replicate-rsync (wrapped rsync)");
+    assert_eq!(
+        heartbeat_seq(&replica),
+        1,
+        "the heartbeat must be the one taken first"
+    );
+    assert_eq!(
+        std::fs::read(replica.join("d/late.txt")).unwrap(),
+        b"late\n"
+    );
+    run_script("replicate-rsync", [&src, &replica]).expect(0, "second run");
+    assert_eq!(heartbeat_seq(&replica), 2);
+}
+
+#[test]
+fn rsync_deletes_nothing_without_delete() {
+    if need("rsync", "replicate-rsync --delete").is_none() {
+        return;
+    }
+    let dir = tempdir();
+    let src = dir.path().join("src");
+    let replica = dir.path().join("replica");
+    std::fs::create_dir_all(&replica).unwrap();
+    std::fs::write(replica.join("replica-only.txt"), b"mine").unwrap();
+    static_primary(&src, 1);
+    run_script("replicate-rsync", [&src, &replica]).expect(0, "first run");
+    std::fs::remove_file(src.join("d/b.txt")).unwrap();
+    write_heartbeat(&src, 2, "static");
+
+    run_script("replicate-rsync", [&src, &replica]).expect(0, "run without --delete");
+    assert!(replica.join("d/b.txt").exists(), "deleted without --delete");
+    assert!(replica.join("replica-only.txt").exists());
+    assert_eq!(heartbeat_seq(&replica), 2);
+
+    let before = full_fingerprint(&replica);
+    let dry = run_script(
+        "replicate-rsync",
+        [
+            OsStr::new("--dry-run"),
+            OsStr::new("--delete"),
+            src.as_os_str(),
+            replica.as_os_str(),
+        ],
+    );
+    dry.expect(0, "--dry-run --delete");
+    assert!(dry.combined().contains("d/b.txt"), "{}", dry.describe());
+    assert_eq!(
+        before,
+        full_fingerprint(&replica),
+        "--dry-run changed the replica"
+    );
+
+    run_script(
+        "replicate-rsync",
+        [OsStr::new("--delete"), src.as_os_str(), replica.as_os_str()],
+    )
+    .expect(0, "--delete");
+    assert!(!replica.join("d/b.txt").exists());
+    assert!(!replica.join("replica-only.txt").exists());
+    assert!(replica.join("d/a.txt").exists());
+    // putfs's own folder on the replica is not the primary's to delete.
+    assert_eq!(heartbeat_seq(&replica), 2);
+    assert!(replica.join(".putfs/replicate.lock").exists());
+}
+
+#[test]
+fn rsync_run_finding_the_lock_held_does_nothing() {
+    if need("rsync", "replicate-rsync lock").is_none() || need("flock", "lock").is_none() {
+        return;
+    }
+    let dir = tempdir();
+    let src = dir.path().join("src");
+    let replica = dir.path().join("replica");
+    std::fs::create_dir_all(replica.join(".putfs")).unwrap();
+    static_primary(&src, 1);
+    let before = full_fingerprint(&replica);
+
+    // A replication "already running": the default lock, held by flock.
+    let holder = LockHolder::hold(&replica.join(".putfs/replicate.lock"));
+    let out = run_script("replicate-rsync", [&src, &replica]);
+    out.expect(0, "a run that finds the lock held");
+    assert!(
+        out.err().contains("another replication"),
+        "{}",
+        out.describe()
+    );
+    let mut after = full_fingerprint(&replica);
+    after.remove(".putfs/replicate.lock");
+    assert_eq!(before, after, "the skipped run changed the replica");
+
+    let waited = run_script(
+        "replicate-rsync",
+        [OsStr::new("--wait=1"), src.as_os_str(), replica.as_os_str()],
+    );
+    waited.expect(4, "--wait=1 with the lock held");
+    assert!(!replica.join("d/a.txt").exists());
+
+    holder.release();
+    run_script("replicate-rsync", [&src, &replica]).expect(0, "after the lock is free");
+    assert_eq!(std::fs::read(replica.join("d/a.txt")).unwrap(), b"alpha");
+}
+
+#[test]
+fn rsync_failures_exit_non_zero_with_a_message() {
+    if need("rsync", "replicate-rsync failures").is_none() {
+        return;
+    }
+    let dir = tempdir();
+    let replica = dir.path().join("replica");
+    std::fs::create_dir_all(&replica).unwrap();
+
+    let missing = run_script("replicate-rsync", [&dir.path().join("nope"), &replica]);
+    missing.expect(1, "missing source");
+    assert!(
+        missing.err().contains("not a directory"),
+        "{}",
+        missing.describe()
+    );
+
+    // A directory that is not a putfs root (or an unmounted one): refused
+    // before anything is copied, so --delete cannot empty the replica.
+    let bare = dir.path().join("bare");
+    std::fs::create_dir_all(&bare).unwrap();
+    std::fs::write(bare.join("x"), b"x").unwrap();
+    std::fs::write(replica.join("keep"), b"k").unwrap();
+    let out = run_script(
+        "replicate-rsync",
+        [
+            OsStr::new("--delete"),
+            bare.as_os_str(),
+            replica.as_os_str(),
+        ],
+    );
+    out.expect(3, "source without a heartbeat");
+    assert!(out.err().contains("heartbeat"), "{}", out.describe());
+    assert!(replica.join("keep").exists() && !replica.join("x").exists());
+
+    let usage = run_script("replicate-rsync", [&bare]);
+    usage.expect(2, "one argument");
+}
+
+/// An unreadable part of the source: rsync fails mid-copy, the script says
+/// so and exits 1, and the replica's heartbeat stays where it was. Root
+/// reads everything, so the script then runs as `nobody` (setpriv).
+#[test]
+fn rsync_unreadable_source_fails_and_keeps_the_old_heartbeat() {
+    if need("rsync", "replicate-rsync unreadable source").is_none() {
+        return;
+    }
+    let is_root = rustix::process::geteuid().is_root();
+    if is_root && need("setpriv", "replicate-rsync unreadable source").is_none() {
+        return;
+    }
+    let dir = tempdir();
+    let base = dir.path();
+    std::fs::set_permissions(base, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let src = base.join("src");
+    static_primary(&src, 2);
+    std::fs::create_dir_all(src.join("locked")).unwrap();
+    std::fs::write(src.join("locked/secret.txt"), b"s").unwrap();
+    std::fs::set_permissions(src.join("locked"), std::fs::Permissions::from_mode(0o000)).unwrap();
+    let replica = base.join("replica");
+    std::fs::create_dir_all(replica.join(".putfs")).unwrap();
+    write_heartbeat(&replica, 1, "static");
+    let script_copy = base.join("replicate-rsync");
+    std::fs::copy(repo().join("scripts/replicate-rsync"), &script_copy).unwrap();
+
+    let mut cmd = if is_root {
+        for rel in std::iter::once(PathBuf::new()).chain(walk(&replica)) {
+            std::os::unix::fs::chown(replica.join(rel), Some(65534), Some(65534)).unwrap();
+        }
+        let mut c = clean_command(require_tool("setpriv"));
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(&script_copy);
+        c
+    } else {
+        clean_command(&script_copy)
+    };
+    cmd.arg(&src).arg(&replica);
+    let out = run(cmd);
+    std::fs::set_permissions(src.join("locked"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    out.expect(1, "unreadable source directory");
+    assert!(
+        out.err().contains("failed (rsync exit 23"),
+        "no clear message\n{}",
+        out.describe()
+    );
+    assert_eq!(
+        heartbeat_seq(&replica),
+        1,
+        "heartbeat advanced over a failed copy"
+    );
+    assert_eq!(std::fs::read(replica.join("d/a.txt")).unwrap(), b"alpha");
+}
+
+#[test]
+fn rsync_dry_run_changes_nothing() {
+    if need("rsync", "replicate-rsync --dry-run").is_none() {
+        return;
+    }
+    let dir = tempdir();
+    let src = dir.path().join("src");
+    let replica = dir.path().join("replica");
+    std::fs::create_dir_all(&replica).unwrap();
+    static_primary(&src, 1);
+    let before = full_fingerprint(&replica);
+    let out = run_script(
+        "replicate-rsync",
+        [
+            OsStr::new("--dry-run"),
+            src.as_os_str(),
+            replica.as_os_str(),
+        ],
+    );
+    out.expect(0, "--dry-run");
+    assert!(out.combined().contains("d/a.txt"), "{}", out.describe());
+    assert_eq!(before, full_fingerprint(&replica));
+}
+
+// ---------------------------------------------------------------------------
+// scripts/replicate-rclone
+// ---------------------------------------------------------------------------
+
+#[test]
+fn rclone_pulls_objects_and_heartbeat_from_a_putfs_primary_over_http() {
+    if need("rclone", "replicate-rclone").is_none() {
+        return;
+    }
+    let dir = tempdir();
+    let root = dir.path().join("primary");
+    let replica = dir.path().join("replica");
+    std::fs::create_dir_all(replica.join("kept")).unwrap();
+    std::fs::write(replica.join("kept/only-here.txt"), b"replica's own").unwrap();
+    let primary = primary_with_objects(&root);
+    let url = format!("http://{}", primary.addr);
+
+    let s0 = heartbeat_seq(&root);
+    let out = run_script("replicate-rclone", [url.as_str(), s(&replica)]);
+    out.expect(0, "replicate-rclone");
+    let s1 = heartbeat_seq(&root);
+    let got = heartbeat_seq(&replica);
+    assert!(
+        (s0..=s1).contains(&got),
+        "heartbeat seq {got} not in {s0}..={s1}"
+    );
+    let expected = with_extra(object_tree(&root), "kept/only-here.txt", b"replica's own");
+    assert_eq!(object_tree(&replica), expected);
+    assert!(
+        temp_files(&replica).is_empty(),
+        "{:?}",
+        temp_files(&replica)
+    );
+    assert!(
+        strays(&replica, &expected).is_empty(),
+        "{:?}",
+        strays(&replica, &expected)
+    );
+    let stage = replica.join(".putfs/rclone-stage");
+    assert!(
+        walk(&stage).is_empty(),
+        "left in {}: {:?}",
+        stage.display(),
+        walk(&stage)
+    );
+
+    // Nothing new: nothing downloaded.
+    let again = run_script("replicate-rclone", [url.as_str(), s(&replica)]);
+    again.expect(0, "second run");
+    assert!(
+        again.err().contains("0 object(s) new or changed"),
+        "{}",
+        again.describe()
+    );
+
+    // Deletions reach the replica only with --delete.
+    assert_eq!(primary.delete(&key_url("a b/c d.txt")).status, 204);
+    run_script("replicate-rclone", [url.as_str(), s(&replica)]).expect(0, "without --delete");
+    assert!(replica.join("a b/c d.txt").exists());
+    run_script("replicate-rclone", ["--delete", url.as_str(), s(&replica)]).expect(0, "--delete");
+    assert!(!replica.join("a b/c d.txt").exists());
+    assert!(!replica.join("kept/only-here.txt").exists());
+    assert_eq!(object_tree(&replica), object_tree(&root));
+    assert!(read_heartbeat(&replica).is_some());
+
+    // The same lock as rsync: a held lock skips the run.
+    std::fs::write(root.join("plain/new.bin"), b"new").unwrap();
+    let holder = LockHolder::hold(&replica.join(".putfs/replicate.lock"));
+    let skipped = run_script("replicate-rclone", [url.as_str(), s(&replica)]);
+    skipped.expect(0, "lock held");
+    assert!(
+        skipped.err().contains("another replication"),
+        "{}",
+        skipped.describe()
+    );
+    assert!(!replica.join("plain/new.bin").exists());
+    holder.release();
+}
+
+#[test]
+fn rclone_refuses_a_node_without_heartbeat() {
+    if need("rclone", "replicate-rclone without heartbeat").is_none() {
+        return;
+    }
+    let dir = tempdir();
+    let root = dir.path().join("primary");
+    let replica = dir.path().join("replica");
+    std::fs::create_dir_all(&replica).unwrap();
+    let server = Server::start(&root, &["--heartbeat-interval", "0s"]);
+    assert_eq!(server.put("/x.txt", "x").status, 201);
+    let url = format!("http://{}", server.addr);
+    let out = run_script("replicate-rclone", [url.as_str(), s(&replica)]);
+    out.expect(3, "no heartbeat");
+    assert!(!replica.join("x.txt").exists());
+    run_script(
+        "replicate-rclone",
+        ["--no-heartbeat", url.as_str(), s(&replica)],
+    )
+    .expect(0, "--no-heartbeat");
+    assert_eq!(std::fs::read(replica.join("x.txt")).unwrap(), b"x");
+}
+
+// ---------------------------------------------------------------------------
+// scripts/failover
+// ---------------------------------------------------------------------------
+
+fn failover<I, S>(args: I) -> Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let mut cmd = script("failover");
+    cmd.arg("--putfs").arg(putfs_bin()).args(args);
+    run(cmd)
+}
+
+#[test]
+fn failover_recover_drives_find_gap_and_transfer_gap() {
+    if need("rsync", "failover recover").is_none() {
+        return;
+    }
+    let dir = tempdir();
+    let root = dir.path().join("old-primary");
+    let snap = dir.path().join("snapshot");
+    let new_root = dir.path().join("new-primary");
+    let old = Server::start(&root, &[]);
+    for key in ["before/a.txt", "before/b c.txt"] {
+        assert_eq!(old.put(&key_url(key), key.as_bytes().to_vec()).status, 201);
+    }
+    cp_a(&root, &snap);
+    cp_a(&snap, &new_root);
+    let gap = ["gap/ünï.txt", "gap/100%.bin"];
+    for key in gap {
+        assert_eq!(old.put(&key_url(key), key.as_bytes().to_vec()).status, 201);
+    }
+    let new = Server::start(&new_root, &[]);
+    let to = format!("http://{}", new.addr);
+
+    // No terminal and no --yes: refused before anything runs.
+    let refused = failover([
+        "recover",
+        "--root",
+        s(&root),
+        "--snapshot-dir",
+        s(&snap),
+        "--to",
+        &to,
+    ]);
+    refused.expect(2, "no terminal, no --yes");
+    assert!(refused.err().contains("--yes"), "{}", refused.describe());
+
+    let dry = failover([
+        "--dry-run",
+        "recover",
+        "--root",
+        s(&root),
+        "--snapshot-dir",
+        s(&snap),
+        "--to",
+        &to,
+    ]);
+    dry.expect(0, "--dry-run");
+    for key in gap {
+        assert_eq!(new.get(&key_url(key)).status, 404, "--dry-run copied {key}");
+    }
+
+    let out = failover([
+        "--yes",
+        "recover",
+        "--root",
+        s(&root),
+        "--snapshot-dir",
+        s(&snap),
+        "--to",
+        &to,
+    ]);
+    out.expect(0, "failover --yes recover");
+    out.expect_logged(
+        &[putfs_bin(), "ops", "find-gap"],
+        "find-gap printed before it ran",
+    );
+    out.expect_logged(
+        &[putfs_bin(), "ops", "transfer-gap"],
+        "transfer-gap printed",
+    );
+    assert_eq!(out.line_set(), gap.iter().map(|k| k.to_string()).collect());
+    for key in gap {
+        let r = new.get(&key_url(key));
+        assert_eq!((r.status, r.body), (200, key.as_bytes().to_vec()), "{key}");
+    }
+    let state = dir.path().join(".old-primary.putfs-ops.json");
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&state).expect("state file")).unwrap();
+    assert!(
+        state["transfers"].as_array().is_some_and(|t| !t.is_empty()),
+        "no transfer recorded: {state}"
+    );
+    assert!(out.err().contains("no rollback"), "{}", out.describe());
+}
+
+#[test]
+fn failover_promote_stops_replication_promotes_and_restarts() {
+    let dir = tempdir();
+    let root = dir.path().join("replica");
+    std::fs::create_dir_all(root.join(".putfs")).unwrap();
+    write_heartbeat(&root, 5, "old-primary");
+    let stopped = dir.path().join("replication-stopped");
+    let restarted = dir.path().join("restarted");
+    let out = failover([
+        "--yes",
+        "promote",
+        "--root",
+        s(&root),
+        "--stop-replication-cmd",
+        &format!("touch '{}'", s(&stopped)),
+        "--restart-cmd",
+        &format!("touch {}", s(&restarted)),
+    ]);
+    out.expect(0, "failover --yes promote");
+    out.expect_logged(&[putfs_bin(), "ops", "status"], "status printed");
+    out.expect_logged(&[putfs_bin(), "ops", "promote"], "promote printed");
+    assert!(stopped.exists(), "--stop-replication-cmd did not run");
+    assert!(restarted.exists(), "--restart-cmd did not run");
+    let state: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join(".replica.putfs-ops.json")).expect("state file"),
+    )
+    .unwrap();
+    assert!(state["promotion"].is_object(), "{state}");
+
+    let bad = failover(["--yes", "promote", "--root", s(&root), "--to", "x"]);
+    bad.expect(2, "recover's option given to promote");
+}
