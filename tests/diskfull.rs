@@ -66,13 +66,15 @@ impl Drop for Tmpfs {
 }
 
 /// Everything left under the root may only be `.putfs/` and, inside it,
-/// nothing but directories and the primary's heartbeat.
+/// putfs's own files (heartbeat, writer's lock), never a temp file.
 fn leftovers(root: &Path) -> Vec<PathBuf> {
     walk(root)
         .into_iter()
         .filter(|p| {
-            let is_dir = root.join(p).is_dir();
-            !(p.starts_with(".putfs") && (is_dir || p == Path::new(".putfs/heartbeat")))
+            let temp = p
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with(".putfs-tmp."));
+            !p.starts_with(".putfs") || temp
         })
         .collect()
 }

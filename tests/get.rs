@@ -328,3 +328,20 @@ fn if_range() {
     assert_eq!(r.status, 200, "If-Range mismatch serves the whole object");
     assert_eq!(r.body, TEN);
 }
+
+#[test]
+fn a_fifo_in_the_tree_is_not_an_object_and_does_not_hang_the_server() {
+    let dir = tempdir();
+    let fifo = dir.path().join("pipe");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let s = Server::start(dir.path(), &[]);
+    for _ in 0..4 {
+        assert_eq!(s.get("pipe").status, 404);
+    }
+    assert_eq!(s.put("after", b"ok".to_vec()).status, 201);
+    assert_eq!(s.get("after").body, b"ok");
+}

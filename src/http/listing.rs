@@ -280,7 +280,15 @@ fn stream(
         let mut failure: Option<String> = None;
         let mut gone = false;
         if let Some(listing) = listing {
+            let mut seen: u64 = 0;
             let walked = listing.walk(opts, &mut |e| {
+                // A selective filter may go long without output: notice a
+                // client that left without waiting for a flush.
+                seen += 1;
+                if seen.is_multiple_of(1024) && tx.is_closed() {
+                    gone = true;
+                    return ControlFlow::Break(());
+                }
                 if !filter.keeps(e.rel, e.is_dir) {
                     return ControlFlow::Continue(());
                 }

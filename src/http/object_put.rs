@@ -96,7 +96,7 @@ async fn put_inner(
         let store = app.store.clone();
         let k = key.clone();
         if let Some(existing) = tokio::task::spawn_blocking(move || store.lookup(&k)).await?? {
-            return answer_existing(app, existing, if_exists, expected, length, body).await;
+            return answer_existing(app, key, existing, if_exists, expected, length, body).await;
         }
     }
     let store = app.store.clone();
@@ -108,34 +108,25 @@ async fn put_inner(
 /// The key exists (found before the body was read).
 async fn answer_existing(
     app: &App,
+    key: Key,
     mut existing: Object,
     if_exists: IfExists,
     expected: Vec<Expected>,
     length: Option<u64>,
     body: Body,
 ) -> Result<(PutOutcome, bool), ApiError> {
-    if let Some(answer) = if_exists.without_body(existing.meta) {
+    let store = app.store.clone();
+    let k = key.clone();
+    let (decided, existing, expected) = tokio::task::spawn_blocking(move || {
+        let d = store.answer_existing(&k, &mut existing, if_exists, &expected, length);
+        (d, existing, expected)
+    })
+    .await?;
+    if let Some(answer) = decided {
         return Ok((answer?, true));
     }
-    if length.is_some_and(|l| l != existing.meta.size) {
-        return Err(StoreError::Conflict.into());
-    }
-    if !expected.is_empty() {
-        // The client told us the body's digest: compare it with the object's.
-        let outcome = tokio::task::spawn_blocking(move || {
-            let theirs = existing.digests(&expected)?;
-            match theirs.check(&expected) {
-                Ok(()) => existing.compare_body(&theirs.sha256, existing.meta.size),
-                Err(_) => Err(StoreError::Conflict),
-            }
-        })
-        .await??;
-        return Ok((outcome, true));
-    }
-    Ok((
-        feed(app, body, Pump::spawn(Compare::new(existing, expected))).await?,
-        false,
-    ))
+    let sink = Compare::new(app.store.clone(), key, existing, expected);
+    Ok((feed(app, body, Pump::spawn(sink)).await?, false))
 }
 
 /// Read a body known to be small into memory.

@@ -77,10 +77,25 @@ impl Ctx {
             .ok_or_else(|| OpsError::Usage("this needs --dataset POOL/FS".into()))
     }
 
-    /// The live data root: --root, else the dataset's mountpoint.
+    /// The live data root: --root, else the dataset's mountpoint. When both
+    /// are given they must agree: ZFS reports paths relative to the
+    /// mountpoint, and a root elsewhere would make the gap look empty.
     pub fn root(&self) -> Result<PathBuf, OpsError> {
         let root = match (&self.live.root, &self.live.dataset) {
-            (Some(r), _) => r.clone(),
+            (Some(r), Some(ds)) => {
+                let mp = self.zfs().mountpoint(ds)?;
+                let same = |p: &std::path::Path| std::fs::canonicalize(p).ok();
+                if same(r) != same(&mp) {
+                    return Err(OpsError::Usage(format!(
+                        "--root {} is not the mountpoint of --dataset {ds} ({}); putfs's data \
+                         root must be the dataset's root: drop --root",
+                        r.display(),
+                        mp.display()
+                    )));
+                }
+                r.clone()
+            }
+            (Some(r), None) => r.clone(),
             (None, Some(ds)) => self.zfs().mountpoint(ds)?,
             (None, None) => {
                 return Err(OpsError::Usage(

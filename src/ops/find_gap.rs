@@ -67,14 +67,26 @@ impl GapReport {
         self.changes.iter().filter(move |c| c.change == kind)
     }
 
-    /// SHA-256 over the sorted `key sha256` lines of the gap: identifies
-    /// exactly this set of objects (needs digests).
+    /// SHA-256 over the sorted `kind key sha256 snapshot-sha256` lines of
+    /// the gap and the conflicts: everything a rollback would destroy
+    /// (needs digests). A rollback checks the transfer saw exactly this.
     pub fn fingerprint(&self) -> String {
         let mut h = Sha256::new();
-        for c in self.of_kind(Kind::Gap) {
-            h.update(c.key.as_bytes());
-            h.update(b"\t");
-            h.update(c.sha256.as_deref().unwrap_or("").as_bytes());
+        for c in self.changes.iter().filter(|c| c.change != Kind::Deleted) {
+            let kind = if c.change == Kind::Gap {
+                "gap"
+            } else {
+                "conflict"
+            };
+            for field in [
+                kind,
+                &c.key,
+                c.sha256.as_deref().unwrap_or(""),
+                c.snapshot_sha256.as_deref().unwrap_or(""),
+            ] {
+                h.update(field.as_bytes());
+                h.update(b"\t");
+            }
             h.update(b"\n");
         }
         hex::encode(h.finalize())

@@ -34,11 +34,25 @@ pub struct PromoteArgs {
 pub fn run(args: PromoteArgs) -> Result<(), OpsError> {
     let ctx = Ctx::new(args.live, args.common);
     let zfs = ctx.zfs();
+    let (state_path, mut st) = ctx.load_state()?;
+    // A rerun keeps what the first run recorded: by now this node may have
+    // snapshots of its own that the old primary never had.
+    let recorded = st
+        .promotion
+        .as_ref()
+        .and_then(|p| p.shared_snapshot.clone());
     let (shared, dataset) = match ctx.live.dataset.clone() {
         Some(ds) => {
-            let snap = match &args.shared_snapshot {
-                Some(name) => zfs.snapshot(&ds, name)?,
-                None => zfs.snapshots(&ds)?.pop().ok_or_else(|| {
+            let snap = match (&args.shared_snapshot, recorded) {
+                (Some(name), _) => zfs.snapshot(&ds, name)?,
+                (None, Some(rec)) => {
+                    eprintln!(
+                        "already promoted: keeping the recorded shared snapshot @{}",
+                        rec.name
+                    );
+                    rec
+                }
+                (None, None) => zfs.snapshots(&ds)?.pop().ok_or_else(|| {
                     OpsError::NotFound(format!(
                         "{ds} has no snapshot: nothing was replicated to it, so there is no \
                          common ancestor to record"
@@ -49,7 +63,6 @@ pub fn run(args: PromoteArgs) -> Result<(), OpsError> {
         }
         None => (None, None),
     };
-    let (state_path, mut st) = ctx.load_state()?;
     eprintln!("plan:");
     if let Some(s) = &shared {
         eprintln!(

@@ -50,13 +50,20 @@ pub fn run(args: RollbackArgs) -> Result<(), OpsError> {
     let report = find_gap::compute(&ctx, &snap, true, false, false)?;
     let (state_path, mut st) = ctx.load_state()?;
 
-    let check = match st.verified_transfer(&args.snapshot) {
+    let check = match st.latest_transfer(&args.snapshot) {
         None => Err(format!(
-            "no verified transfer of the gap of {ds}@{} is recorded in {}: run \
+            "no transfer of the gap of {ds}@{} is recorded in {}: run \
              `putfs ops transfer-gap --dataset {ds} --snapshot {} --to NEW_PRIMARY` first",
             args.snapshot,
             state_path.display(),
             args.snapshot
+        )),
+        Some(t) if !t.verified => Err(format!(
+            "the last transfer of this gap (to {} at {}) was not verified: {}; resolve that \
+             and transfer again",
+            t.destination,
+            t.at,
+            t.conflicts.join("; ")
         )),
         Some(t) if t.fingerprint != report.fingerprint() => Err(format!(
             "the gap changed since it was transferred to {} at {} ({} object(s) then, {} now: \
@@ -119,6 +126,18 @@ pub fn run(args: RollbackArgs) -> Result<(), OpsError> {
     }
     if !ctx.confirm(&format!("Roll {ds} back to @{}?", args.snapshot), &ds)? {
         return Ok(());
+    }
+    // Writes that landed while the operator read the plan would be
+    // destroyed unseen: look again, and stop if anything changed.
+    if !args.force {
+        let again = find_gap::compute(&ctx, &snap, true, false, false)?;
+        if again.fingerprint() != report.fingerprint() {
+            return Err(OpsError::Refused(format!(
+                "the gap changed while waiting for confirmation ({} object(s) now, {} in the \
+                 plan): is putfs still taking writes on this node? Stop it, transfer again",
+                again.summary.gap, report.summary.gap
+            )));
+        }
     }
     zfs.rollback(&ds, &args.snapshot)?;
     st.rollbacks.push(Rollback {

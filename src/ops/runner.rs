@@ -6,7 +6,6 @@
 //! under `--dry-run`; queries always run, so a dry run shows a real plan.
 //! A failure names the command, its exit code and its stderr.
 
-use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
 use super::error::OpsError;
@@ -14,31 +13,18 @@ use super::error::OpsError;
 /// Executes a command line; the seam that lets unit tests run plans
 /// without touching real pools.
 pub trait Exec: Send + Sync {
-    fn exec(&self, argv: &[String], stdin: Option<&[u8]>) -> std::io::Result<Output>;
+    fn exec(&self, argv: &[String]) -> std::io::Result<Output>;
 }
 
 /// Runs commands for real.
 pub struct System;
 
 impl Exec for System {
-    fn exec(&self, argv: &[String], stdin: Option<&[u8]>) -> std::io::Result<Output> {
+    fn exec(&self, argv: &[String]) -> std::io::Result<Output> {
         let (prog, args) = argv
             .split_first()
             .ok_or_else(|| std::io::Error::other("empty command line"))?;
-        let mut cmd = Command::new(prog);
-        cmd.args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .stdin(if stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            });
-        let mut child = cmd.spawn()?;
-        if let (Some(data), Some(mut pipe)) = (stdin, child.stdin.take()) {
-            pipe.write_all(data)?;
-        }
-        child.wait_with_output()
+        Command::new(prog).args(args).stdin(Stdio::null()).output()
     }
 }
 
@@ -65,26 +51,26 @@ impl Runner {
 
     /// Run a command that only reads; its stdout on success.
     pub fn query(&self, argv: &[&str]) -> Result<String, OpsError> {
-        self.run(argv, None, false)
+        self.run(argv, false)
     }
 
     /// Run a command that changes something (printed, not run, in a dry
     /// run); its stdout on success.
     pub fn change(&self, argv: &[&str]) -> Result<String, OpsError> {
-        self.run(argv, None, true)
+        self.run(argv, true)
     }
 
     /// A query whose failure is an answer (e.g. "does this dataset exist"):
     /// `Ok(None)` when the command ran and failed.
     pub fn probe(&self, argv: &[&str]) -> Result<Option<String>, OpsError> {
-        match self.run(argv, None, false) {
+        match self.run(argv, false) {
             Ok(out) => Ok(Some(out)),
             Err(OpsError::Command { .. }) => Ok(None),
             Err(e) => Err(e),
         }
     }
 
-    fn run(&self, argv: &[&str], stdin: Option<&[u8]>, changes: bool) -> Result<String, OpsError> {
+    fn run(&self, argv: &[&str], changes: bool) -> Result<String, OpsError> {
         let line = shell_words::join(argv);
         if changes && self.dry_run {
             eprintln!("+ {line}    (dry run: not run)");
@@ -92,7 +78,7 @@ impl Runner {
         }
         eprintln!("+ {line}");
         let argv: Vec<String> = argv.iter().map(|s| (*s).to_owned()).collect();
-        let out = self.exec.exec(&argv, stdin).map_err(|e| OpsError::Spawn {
+        let out = self.exec.exec(&argv).map_err(|e| OpsError::Spawn {
             command: line.clone(),
             error: e.to_string(),
         })?;
@@ -135,7 +121,7 @@ pub(crate) mod fake {
     }
 
     impl Exec for Fake {
-        fn exec(&self, argv: &[String], _stdin: Option<&[u8]>) -> std::io::Result<Output> {
+        fn exec(&self, argv: &[String]) -> std::io::Result<Output> {
             let line = shell_words::join(argv);
             if let Ok(mut l) = self.log.lock() {
                 l.push(line.clone());

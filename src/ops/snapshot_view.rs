@@ -108,8 +108,12 @@ fn remove_stale_clones(zfs: &Zfs<'_>, pool: &str) {
         else {
             continue;
         };
-        let pid = rest.split('-').next().unwrap_or("");
-        if !pid.is_empty() && !Path::new("/proc").join(pid).exists() {
+        // Ours only: a numeric pid that is gone, and a clone (origin set).
+        let Some(pid) = rest.split('-').next().filter(|p| p.parse::<u32>().is_ok()) else {
+            continue;
+        };
+        let is_clone = zfs.get(name, "origin").is_ok_and(|o| o.contains('@'));
+        if is_clone && !Path::new("/proc").join(pid).exists() {
             let _ = zfs.destroy_retrying(name);
         }
     }

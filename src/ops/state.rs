@@ -101,12 +101,10 @@ impl State {
         Ok(())
     }
 
-    /// The newest verified transfer of this snapshot's gap.
-    pub fn verified_transfer(&self, snapshot: &str) -> Option<&Transfer> {
-        self.transfers
-            .iter()
-            .rev()
-            .find(|t| t.snapshot == snapshot && t.verified)
+    /// The newest transfer of this snapshot's gap (verified or not: a
+    /// later failed run must not be outvoted by an older success).
+    pub fn latest_transfer(&self, snapshot: &str) -> Option<&Transfer> {
+        self.transfers.iter().rev().find(|t| t.snapshot == snapshot)
     }
 }
 
@@ -147,11 +145,11 @@ mod tests {
         assert_eq!(
             State::load(&p)
                 .unwrap()
-                .verified_transfer("s1")
+                .latest_transfer("s1")
                 .unwrap()
                 .objects,
             1
         );
-        assert!(State::load(&p).unwrap().verified_transfer("s2").is_none());
+        assert!(State::load(&p).unwrap().latest_transfer("s2").is_none());
     }
 }

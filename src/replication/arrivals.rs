@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime};
 use prometheus::{Histogram, HistogramOpts};
 
 use crate::metrics::Metrics;
-use crate::store::RESERVED_PREFIX;
+use crate::store::addressable_name;
 
 /// How long after its event a file is measured.
 const SETTLE: Duration = Duration::from_secs(1);
@@ -51,11 +51,9 @@ impl Arrivals {
         let Ok(rel) = path.strip_prefix(&self.root) else {
             return;
         };
-        let addressable = rel.components().all(|c| {
-            c.as_os_str().to_str().is_some_and(|s| {
-                !s.starts_with(RESERVED_PREFIX) && !s.chars().any(char::is_control)
-            })
-        });
+        let addressable = rel
+            .components()
+            .all(|c| c.as_os_str().to_str().is_some_and(addressable_name));
         if !addressable || rel.as_os_str().is_empty() {
             return;
         }

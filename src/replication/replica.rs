@@ -58,20 +58,22 @@ impl Replica {
     pub fn reload(&self) {
         let hb = match self.store.read_internal(heartbeat::FILE) {
             Ok(Some(bytes)) => match serde_json::from_slice::<Heartbeat>(&bytes) {
-                Ok(hb) => Some(hb),
+                Ok(hb) => hb,
                 Err(e) => {
                     tracing::debug!(error = %e, "unreadable heartbeat (mid-copy?)");
                     return;
                 }
             },
-            Ok(None) => None,
+            // Gone (mid-replacement by a copier, say): keep the last one
+            // seen, so the lag does not fall back to this node's uptime.
+            Ok(None) => return,
             Err(e) => {
                 tracing::debug!(error = %e, "cannot read the heartbeat");
                 return;
             }
         };
         if let Ok(mut cur) = self.current.write() {
-            *cur = hb;
+            *cur = Some(hb);
         }
     }
 
@@ -118,5 +120,39 @@ impl Replica {
             ));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::testutil::temp_store;
+
+    #[test]
+    fn lag_follows_the_heartbeat_and_survives_its_vanishing() {
+        let (_t, store) = temp_store();
+        let m = Metrics::new();
+        let r = Replica::new(store.clone(), &m, Some(Duration::from_secs(60)));
+        assert!(r.heartbeat().is_none());
+        assert!(r.check_ready().is_ok(), "young node, no heartbeat yet");
+        let old = Heartbeat {
+            unix_ms: heartbeat::now_ms() - 3_600_000,
+            seq: 7,
+            node: "p".into(),
+        };
+        let dir = store.root_path().join(".putfs");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("heartbeat"), serde_json::to_vec(&old).unwrap()).unwrap();
+        r.reload();
+        assert!(r.lag_seconds() >= 3599.0);
+        assert!(r.check_ready().unwrap_err().contains("--max-lag"));
+        std::fs::remove_file(dir.join("heartbeat")).unwrap();
+        r.reload();
+        assert_eq!(
+            r.heartbeat(),
+            Some(old),
+            "a vanished heartbeat keeps the last one seen"
+        );
+        assert!(r.lag_seconds() >= 3599.0);
     }
 }

@@ -56,11 +56,13 @@ impl DirSyncer {
             gates.entry(key).or_default().clone()
         };
         let result = Self::sync_gate(&gate, dir, fsync);
-        // Forget the gate once nobody else holds it (map + us = 2).
-        if let Ok(mut gates) = self.gates.lock()
-            && Arc::strong_count(&gate) == 2
-        {
-            gates.remove(&key);
+        // Forget the gate once nobody holds it but the map. Clones are only
+        // made under the map's lock, so the count cannot rise meanwhile.
+        if let Ok(mut gates) = self.gates.lock() {
+            drop(gate);
+            if gates.get(&key).is_some_and(|g| Arc::strong_count(g) == 1) {
+                gates.remove(&key);
+            }
         }
         result
     }

@@ -31,9 +31,14 @@ pub fn open_dir(dir: BorrowedFd<'_>, path: &str) -> Result<OwnedFd, Errno> {
     open_beneath(dir, path, OFlags::RDONLY | OFlags::DIRECTORY)
 }
 
-/// Open a file beneath `dir` for reading.
+/// Open a file beneath `dir` for reading. Non-blocking, so a FIFO someone
+/// left in the tree cannot hang the caller; callers reject non-files.
 pub fn open_read(dir: BorrowedFd<'_>, path: &str) -> Result<OwnedFd, Errno> {
-    open_beneath(dir, path, OFlags::RDONLY | OFlags::NOCTTY)
+    open_beneath(
+        dir,
+        path,
+        OFlags::RDONLY | OFlags::NOCTTY | OFlags::NONBLOCK,
+    )
 }
 
 /// Create a new file `name` in `dir` (never following or reusing a name).

@@ -16,6 +16,17 @@ pub const RESERVED_PREFIX: &str = ".putfs";
 /// an upstream data root and ours clean up the same way).
 pub const TEMP_PREFIX: &str = ".putfs-tmp.";
 
+/// ZFS's snapshot directory at a dataset's root: reading through it would
+/// serve deleted objects from snapshots, so no key may pass through it.
+const ZFS_SNAPDIR: &str = ".zfs";
+
+/// Could a key name this directory entry? putfs's own entries (temp files,
+/// `.putfs/`), `.zfs` and names with control characters never are: listings,
+/// tree comparisons and replication metrics skip them.
+pub fn addressable_name(name: &str) -> bool {
+    !name.starts_with(RESERVED_PREFIX) && name != ZFS_SNAPDIR && !name.chars().any(char::is_control)
+}
+
 /// Longest segment most filesystems accept (NAME_MAX).
 const MAX_SEGMENT_BYTES: usize = 255;
 
@@ -46,7 +57,7 @@ pub enum KeyError {
     DotSegment,
     #[error("key contains an empty segment ('//')")]
     EmptySegment,
-    #[error("key segments starting with '.putfs' are reserved")]
+    #[error("key segments starting with '.putfs', and '.zfs', are reserved")]
     Reserved,
     #[error("key has {0} segments, more than the limit of {1}")]
     TooDeep(usize, usize),
@@ -116,7 +127,7 @@ fn check_segment(segment: &str) -> Result<(), KeyError> {
     match segment {
         "" => Err(KeyError::EmptySegment),
         "." | ".." => Err(KeyError::DotSegment),
-        s if s.starts_with(RESERVED_PREFIX) => Err(KeyError::Reserved),
+        s if s.starts_with(RESERVED_PREFIX) || s == ZFS_SNAPDIR => Err(KeyError::Reserved),
         s if s.len() > MAX_SEGMENT_BYTES => Err(KeyError::SegmentTooLong),
         _ => Ok(()),
     }

@@ -15,7 +15,7 @@ use rustix::io::Errno;
 use super::Store;
 use super::error::{Result, StoreError};
 use super::fsops;
-use super::key::{Prefix, RESERVED_PREFIX};
+use super::key::{Prefix, addressable_name};
 
 /// What to list. Depth follows upstream: `None` is unlimited, `n` lists files
 /// up to `n` segments below the prefix (`1` = only its direct files).
@@ -41,6 +41,9 @@ pub struct Entry<'a> {
 /// An opened listing: the prefix exists and is a directory.
 pub struct Listing {
     dir: OwnedFd,
+    /// Levels below the prefix worth descending: deeper entries cannot be
+    /// keys (`--max-depth`), and the walk holds one fd per level.
+    max_levels: i64,
 }
 
 impl Store {
@@ -52,7 +55,9 @@ impl Store {
             Errno::NOENT | Errno::NOTDIR => StoreError::NotFound,
             e => e.into(),
         })?;
-        Ok(Listing { dir })
+        let prefix_depth = prefix.dir().split('/').filter(|s| !s.is_empty()).count();
+        let max_levels = self.limits().max_depth.saturating_sub(prefix_depth) as i64;
+        Ok(Listing { dir, max_levels })
     }
 }
 
@@ -94,7 +99,7 @@ impl Listing {
             let Ok(name) = entry.file_name().to_str() else {
                 continue;
             };
-            if name == "." || name == ".." || !addressable(name) {
+            if name == "." || name == ".." || !addressable_name(name) {
                 continue;
             }
             let level = top.depth + 1;
@@ -128,7 +133,7 @@ impl Listing {
                     }
                 }
                 FileType::Directory => {
-                    let descend = opts.depth.is_none_or(|d| level < d);
+                    let descend = opts.depth.is_none_or(|d| level < d) && level < self.max_levels;
                     if descend {
                         let parent = top.dir.fd().map_err(StoreError::from)?;
                         let Ok(fd) = rustix::fs::openat(
@@ -171,12 +176,6 @@ impl Listing {
         }
         Ok(())
     }
-}
-
-/// Could a request address this name? Putfs's own entries (`.putfs/`, temp
-/// files) and names with control characters are not objects.
-fn addressable(name: &str) -> bool {
-    !name.starts_with(RESERVED_PREFIX) && !name.chars().any(char::is_control)
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ mod cleanup;
 mod delete;
 pub mod digest;
 mod dirsync;
+mod durable;
 mod error;
 mod existing;
 mod fsops;
@@ -33,7 +34,9 @@ use rustix::fs::{Access, AtFlags, StatVfsMountFlags};
 pub use digest::{Algo, Expected};
 pub use error::{Result, StoreError};
 pub use fsops::system_time;
-pub use key::{Key, KeyError, KeyLimits, Prefix, RESERVED_PREFIX, TEMP_PREFIX, Target};
+pub use key::{
+    Key, KeyError, KeyLimits, Prefix, RESERVED_PREFIX, TEMP_PREFIX, Target, addressable_name,
+};
 pub use list::{Entry, ListOptions, Listing};
 pub use meta::ObjectMeta;
 pub use policy::{KeyMatcher, OnExisting, Policy};
@@ -89,6 +92,8 @@ pub struct Store {
     use_rename: AtomicBool,
     root_dir: root::RootDir,
     dir_syncer: dirsync::DirSyncer,
+    /// Directories created whose entries are not yet known durable.
+    unsynced: durable::Unsynced,
 }
 
 impl Store {
@@ -108,6 +113,7 @@ impl Store {
         Ok(Store {
             root_dir: root::RootDir::new(&config.root),
             dir_syncer: dirsync::DirSyncer::default(),
+            unsynced: durable::Unsynced::default(),
             config,
             metrics,
             boot_id: hex::encode(id),
@@ -167,10 +173,14 @@ pub(crate) mod testutil {
     use super::*;
 
     pub fn temp_store() -> (tempfile::TempDir, std::sync::Arc<Store>) {
+        temp_store_with(false)
+    }
+
+    pub fn temp_store_with(fsync: bool) -> (tempfile::TempDir, std::sync::Arc<Store>) {
         let t = tempfile::tempdir().unwrap();
         let cfg = StoreConfig {
             root: t.path().to_owned(),
-            fsync: false,
+            fsync,
             read_only: false,
             limits: KeyLimits::default(),
             policy: Policy::default(),

@@ -87,6 +87,8 @@ impl Sink for Upload {
 /// Hashes a body that is not going to be stored, to compare it with an
 /// existing object (PUT of an existing key, policy `verify`).
 pub struct Compare {
+    store: std::sync::Arc<super::Store>,
+    key: super::key::Key,
     existing: Object,
     hashers: Hashers,
     expected: Vec<Expected>,
@@ -94,8 +96,15 @@ pub struct Compare {
 }
 
 impl Compare {
-    pub fn new(existing: Object, expected: Vec<Expected>) -> Compare {
+    pub fn new(
+        store: std::sync::Arc<super::Store>,
+        key: super::key::Key,
+        existing: Object,
+        expected: Vec<Expected>,
+    ) -> Compare {
         Compare {
+            store,
+            key,
             existing,
             hashers: Hashers::new(&expected),
             expected,
@@ -117,6 +126,7 @@ impl Sink for Compare {
         let ours: Digests = self.hashers.finish();
         ours.check(&self.expected)
             .map_err(StoreError::DigestMismatch)?;
-        self.existing.compare_body(&ours.sha256, self.len)
+        self.store
+            .compare_existing(&self.key, &mut self.existing, &ours.sha256, self.len)
     }
 }

@@ -56,6 +56,8 @@ pub enum PutOutcome {
 struct CreatedDir {
     parent: OwnedFd,
     name: String,
+    /// Relative to the root, for the unsynced record.
+    path: String,
 }
 
 /// An upload in progress. Not `Sync`; lives on one blocking thread.
@@ -85,11 +87,24 @@ impl Store {
         if self.read_only() {
             return Err(StoreError::ReadOnly);
         }
-        // A DELETE pruning an empty directory may remove it between our open
-        // and our create; the second attempt recreates it.
+        // A DELETE pruning an empty directory (or an abandoned upload
+        // removing one it created) may remove it while we open, create in
+        // or walk through it; the next attempt recreates it.
         let mut attempts = 0;
         loop {
-            let (dir, created) = self.ensure_dir(key)?;
+            let (dir, created) = match self.ensure_dir(key) {
+                Ok(d) => d,
+                Err(StoreError::NotFound) if attempts < 8 => {
+                    attempts += 1;
+                    continue;
+                }
+                Err(StoreError::NotFound) => {
+                    return Err(StoreError::Io(std::io::Error::other(
+                        "the key's directory kept disappearing while it was created",
+                    )));
+                }
+                Err(e) => return Err(e),
+            };
             let tmp_name = self.temp_name();
             match fsops::create_exclusive(dir.as_fd(), &tmp_name) {
                 Ok(fd) => {
@@ -109,7 +124,7 @@ impl Store {
                 }
                 Err(Errno::NOENT) if attempts < 8 => attempts += 1,
                 Err(e) => {
-                    remove_created(&created);
+                    self.remove_created(&created);
                     return Err(e.into());
                 }
             }
@@ -140,7 +155,7 @@ impl Store {
         let mut created = Vec::new();
         let result = self.create_path(root.as_fd(), key, &mut created);
         if result.is_err() {
-            remove_created(&created);
+            self.remove_created(&created);
         }
         result.map(|dir| (dir, created))
     }
@@ -168,10 +183,14 @@ impl Store {
                 Ok(fd) => fd,
                 Err(Errno::NOENT) => {
                     match rustix::fs::mkdirat(&cur, seg, rustix::fs::Mode::from_raw_mode(0o755)) {
-                        Ok(()) => created.push(CreatedDir {
-                            parent: rustix::io::dup(&cur).map_err(StoreError::from)?,
-                            name: seg.to_owned(),
-                        }),
+                        Ok(()) => {
+                            self.unsynced.add(&path);
+                            created.push(CreatedDir {
+                                parent: rustix::io::dup(&cur).map_err(StoreError::from)?,
+                                name: seg.to_owned(),
+                                path: path.clone(),
+                            });
+                        }
                         Err(Errno::EXIST) => {}
                         Err(e) => return Err(not_dir(e)),
                     }
@@ -236,9 +255,7 @@ impl Upload {
         // From here on the name exists: the temp is gone.
         self.done = true;
         self.store.sync_dir(self.dir.as_fd())?;
-        for c in self.created.iter().rev() {
-            self.store.sync_dir(c.parent.as_fd())?;
-        }
+        self.store.settle_path(self.key.parent().unwrap_or(""))?;
         self.store.metrics.objects_written.inc();
         Ok(PutOutcome::Created(meta))
     }
@@ -246,6 +263,11 @@ impl Upload {
     fn publish_error(&self, e: Errno) -> StoreError {
         match e {
             Errno::ISDIR | Errno::NOTEMPTY => StoreError::IsDirectory,
+            // Our own temp file vanished (removed from outside): not the
+            // client's "no such object".
+            Errno::NOENT => StoreError::Io(std::io::Error::other(
+                "the upload's temp file disappeared before it could be published",
+            )),
             e => e.into(),
         }
     }
@@ -257,9 +279,10 @@ impl Upload {
             return Err(StoreError::IsDirectory);
         }
         let mut existing = self.store.open_object(&self.key)?;
-        match self.if_exists.without_body(existing.meta) {
+        let store = self.store.clone();
+        match store.answer_existing(&self.key, &mut existing, self.if_exists, &[], None) {
             Some(answer) => answer,
-            None => existing.compare_body(&ours.sha256, self.written),
+            None => store.compare_existing(&self.key, &mut existing, &ours.sha256, self.written),
         }
     }
 }
@@ -270,16 +293,19 @@ impl Drop for Upload {
             return;
         }
         let _ = rustix::fs::unlinkat(self.dir.as_fd(), &self.tmp_name, AtFlags::empty());
-        remove_created(&self.created);
+        self.store.remove_created(&self.created);
     }
 }
 
-/// Remove directories an abandoned upload created, innermost first; a
-/// directory someone else has meanwhile put something in stays.
-fn remove_created(created: &[CreatedDir]) {
-    for c in created.iter().rev() {
-        if fsops::rmdir_at(c.parent.as_fd(), &c.name).is_err() {
-            return;
+impl Store {
+    /// Remove directories an abandoned upload created, innermost first; a
+    /// directory someone else has meanwhile put something in stays.
+    fn remove_created(&self, created: &[CreatedDir]) {
+        for c in created.iter().rev() {
+            if fsops::rmdir_at(c.parent.as_fd(), &c.name).is_err() {
+                return;
+            }
+            self.unsynced.remove(&c.path);
         }
     }
 }

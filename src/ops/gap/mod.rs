@@ -16,7 +16,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::store::{RESERVED_PREFIX, hash_file};
+use crate::store::hash_file;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -71,11 +71,7 @@ impl Summary {
     }
 }
 
-/// Is this directory entry name one a key could address? putfs's own
-/// entries (temp files, `.putfs/`) never are.
-pub fn addressable(name: &str) -> bool {
-    !name.starts_with(RESERVED_PREFIX) && !name.chars().any(char::is_control)
-}
+pub use crate::store::addressable_name as addressable;
 
 /// Fill in the SHA-256 of a change's file(s) (xattr when valid, else read).
 pub fn add_digests(c: &mut Change, live_root: &Path, snap_root: &Path) -> std::io::Result<()> {

@@ -72,12 +72,15 @@ pub fn classify(
     summary: &mut Summary,
 ) -> std::io::Result<Vec<Change>> {
     let mut changes: BTreeMap<String, Change> = BTreeMap::new();
-    let prefix = format!("{}/", mountpoint.display());
     let key_of = |p: &str| {
-        p.strip_prefix(&prefix)
-            .filter(|k| k.split('/').all(addressable))
+        Path::new(p)
+            .strip_prefix(mountpoint)
+            .ok()
+            .and_then(|k| k.to_str())
+            .filter(|k| !k.is_empty() && k.split('/').all(addressable))
             .map(str::to_owned)
     };
+
     for l in lines {
         let Some(key) = key_of(&l.path) else {
             continue;
@@ -118,12 +121,21 @@ fn add(
     key: &str,
     root: &Path,
 ) -> std::io::Result<()> {
+    // A file zfs diff names but that is not there means the trees are not
+    // what the diff described (the live tree changed, or the root is wrong):
+    // an error, never a silently shorter gap.
     let meta = match std::fs::symlink_metadata(root.join(key)) {
         Ok(m) if m.is_file() => m,
         Ok(_) => return Ok(()),
-        // Gone again since the diff: nothing to report.
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(e),
+        Err(e) => {
+            return Err(std::io::Error::new(
+                e.kind(),
+                format!(
+                    "{}: {e} (named by zfs diff; is the dataset still being written?)",
+                    root.join(key).display()
+                ),
+            ));
+        }
     };
     changes.insert(
         key.to_owned(),

@@ -114,13 +114,10 @@ fn finish(
     if ctx.common.json {
         println!("{summary}");
     } else {
+        let same = (report.summary.gap as usize).saturating_sub(outcome.conflicts.len());
         eprintln!(
-            "{} gap object(s): {} copied, {} already there; all {} verified at {} by sha256",
-            report.summary.gap,
-            outcome.copied,
-            outcome.already_there,
-            (report.summary.gap as usize).saturating_sub(outcome.conflicts.len()),
-            args.to
+            "{} gap object(s): {} copied, {} already there; {same} verified identical at {} by sha256",
+            report.summary.gap, outcome.copied, outcome.already_there, args.to
         );
         for c in &conflicts {
             eprintln!("  CONFLICT: {c}");

@@ -30,10 +30,20 @@ pub fn transfer(ctx: &Ctx, root: &Path, gap: &[&Change], dest: &str) -> Result<O
     } else {
         format!("{dest}/")
     };
+    // The transfer is what makes the old primary's rollback safe, so the
+    // copies must be durable: rsync's --fsync (3.2.4+), and a syncfs of a
+    // local destination on top.
     let fsync = ctx
         .runner
         .query(&["rsync", "--help"])
         .is_ok_and(|h| h.contains("--fsync"));
+    if !fsync && !is_local(dest) {
+        return Err(OpsError::Other(
+            "this rsync has no --fsync, so copies on a remote destination would not be durable \
+             before the rollback; use rsync 3.2.4 or later, or an http:// destination"
+                .into(),
+        ));
+    }
 
     let mut argv = vec![
         "rsync",
@@ -63,6 +73,10 @@ pub fn transfer(ctx: &Ctx, root: &Path, gap: &[&Change], dest: &str) -> Result<O
     };
     if ctx.runner.dry_run() {
         return Ok(Outcome::default());
+    }
+    if is_local(dest) {
+        let d = std::fs::File::open(dest).map_err(OpsError::io(format!("opening {dest}")))?;
+        rustix::fs::syncfs(&d).map_err(|e| OpsError::Other(format!("syncfs {dest}: {e}")))?;
     }
     let copied = out.lines().filter(|l| l.starts_with(">f")).count() as u64;
     let conflicts = if is_local(dest) {
