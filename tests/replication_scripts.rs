@@ -189,25 +189,7 @@ fn rsync_copies_objects_with_xattrs_and_the_heartbeat_never_temp_files() {
         "replica heartbeat seq {got} is not one the primary wrote during the run ({s0}..={s1})"
     );
 
-    let expected = with_extra(object_tree(&root), "kept/only-here.txt", b"replica's own");
-    assert_eq!(object_tree(&replica), expected);
-    assert!(
-        temp_files(&replica).is_empty(),
-        "{:?}",
-        temp_files(&replica)
-    );
-    assert!(
-        strays(&replica, &expected).is_empty(),
-        "{:?}",
-        strays(&replica, &expected)
-    );
-    let stage = replica.join(".putfs/rsync-tmp");
-    assert!(
-        walk(&stage).is_empty(),
-        "left in {}: {:?}",
-        stage.display(),
-        walk(&stage)
-    );
+    assert_replica_complete(&root, &replica, ".putfs/rsync-tmp");
 
     // The stored digests travel with the bytes: same xattr, same ETag.
     if xattrs_supported(&replica) {
@@ -505,25 +487,7 @@ fn rclone_pulls_objects_and_heartbeat_from_a_putfs_primary_over_http() {
         (s0..=s1).contains(&got),
         "heartbeat seq {got} not in {s0}..={s1}"
     );
-    let expected = with_extra(object_tree(&root), "kept/only-here.txt", b"replica's own");
-    assert_eq!(object_tree(&replica), expected);
-    assert!(
-        temp_files(&replica).is_empty(),
-        "{:?}",
-        temp_files(&replica)
-    );
-    assert!(
-        strays(&replica, &expected).is_empty(),
-        "{:?}",
-        strays(&replica, &expected)
-    );
-    let stage = replica.join(".putfs/rclone-stage");
-    assert!(
-        walk(&stage).is_empty(),
-        "left in {}: {:?}",
-        stage.display(),
-        walk(&stage)
-    );
+    assert_replica_complete(&root, &replica, ".putfs/rclone-stage");
 
     // Nothing new: nothing downloaded.
     let again = run_script("replicate-rclone", [url.as_str(), s(&replica)]);
@@ -710,4 +674,19 @@ fn failover_promote_stops_replication_promotes_and_restarts() {
 
     let bad = failover(["--yes", "promote", "--root", s(&root), "--to", "x"]);
     bad.expect(2, "recover's option given to promote");
+}
+
+/// The replica holds exactly the primary's objects plus its own
+/// `kept/only-here.txt`, no temp files, nothing else, and the script left
+/// nothing in its staging folder.
+fn assert_replica_complete(root: &Path, replica: &Path, stage: &str) {
+    let expected = with_extra(object_tree(root), "kept/only-here.txt", b"replica's own");
+    assert_eq!(object_tree(replica), expected);
+    let temps = temp_files(replica);
+    assert!(temps.is_empty(), "{temps:?}");
+    let strays = strays(replica, &expected);
+    assert!(strays.is_empty(), "{strays:?}");
+    let stage = replica.join(stage);
+    let left = walk(&stage);
+    assert!(left.is_empty(), "left in {}: {left:?}", stage.display());
 }

@@ -118,11 +118,11 @@ pub fn run(args: StatusArgs) -> Result<(), OpsError> {
 /// zfs-fuse shows the mount option ("off", source "temporary") for every
 /// mounted dataset, whatever the property says.
 fn readonly(zfs: &super::zfs::Zfs<'_>, ds: &str) -> Result<Option<bool>, OpsError> {
-    let out = zfs.get(ds, "readonly")?;
-    let source = zfs
+    let out = zfs
         .runner
-        .query(&["zfs", "get", "-H", "-o", "source", "readonly", ds])?;
-    Ok(match (out.as_str(), source.trim()) {
+        .query(&["zfs", "get", "-Hp", "-o", "value,source", "readonly", ds])?;
+    let (value, source) = out.trim().split_once('\t').unwrap_or((out.trim(), ""));
+    Ok(match (value, source) {
         ("off", "temporary") => None,
         (v, _) => Some(v == "on"),
     })

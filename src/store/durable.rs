@@ -41,13 +41,18 @@ impl Unsynced {
     fn contains(&self, dir: &str) -> bool {
         self.dirs.lock().map(|d| d.contains(dir)).unwrap_or(true)
     }
+
+    fn is_empty(&self) -> bool {
+        self.dirs.lock().map(|d| d.is_empty()).unwrap_or(false)
+    }
 }
 
 impl Store {
     /// Make the entries of every directory on `dir_path` (e.g. `a/b`)
     /// durable: fsync the parent of each one still recorded as unsynced.
     pub(crate) fn settle_path(&self, dir_path: &str) -> Result<()> {
-        if !self.config.fsync || dir_path.is_empty() {
+        // The common case, one lock instead of one per path segment.
+        if !self.config.fsync || dir_path.is_empty() || self.unsynced.is_empty() {
             return Ok(());
         }
         let mut prefix = dir_path;

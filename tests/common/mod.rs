@@ -115,46 +115,15 @@ impl Server {
 
         let (tx, rx) = mpsc::channel::<SocketAddr>();
         let stdout = child.stdout.take().unwrap();
-        let out_log = log.clone();
-        thread::spawn(move || {
-            let mut reader = BufReader::new(stdout);
-            let mut found = false;
-            let mut line = Vec::new();
-            loop {
-                line.clear();
-                match reader.read_until(b'\n', &mut line) {
-                    Ok(0) | Err(_) => break,
-                    Ok(_) => {}
-                }
-                let text = String::from_utf8_lossy(&line).into_owned();
-                out_log
-                    .lock()
-                    .unwrap()
-                    .push_str(&format!("[stdout] {text}"));
-                if !found && let Some(addr) = parse_listening_line(&text) {
-                    found = true;
-                    let _ = tx.send(addr);
-                }
+        let mut found = false;
+        drain_lines(stdout, "stdout", log.clone(), move |text| {
+            if !found && let Some(addr) = parse_listening_line(text) {
+                found = true;
+                let _ = tx.send(addr);
             }
         });
         let stderr = child.stderr.take().unwrap();
-        let err_log = log.clone();
-        thread::spawn(move || {
-            let mut reader = BufReader::new(stderr);
-            let mut line = Vec::new();
-            loop {
-                line.clear();
-                match reader.read_until(b'\n', &mut line) {
-                    Ok(0) | Err(_) => break,
-                    Ok(_) => {}
-                }
-                let text = String::from_utf8_lossy(&line).into_owned();
-                err_log
-                    .lock()
-                    .unwrap()
-                    .push_str(&format!("[stderr] {text}"));
-            }
-        });
+        drain_lines(stderr, "stderr", log.clone(), |_| {});
 
         match rx.recv_timeout(START_TIMEOUT) {
             Ok(addr) => {
@@ -869,4 +838,28 @@ pub fn has_metric(metrics: &str, name: &str) -> bool {
             .trim_start_matches("# TYPE ");
         l.starts_with(name) && matches!(l.as_bytes().get(name.len()), Some(b'{') | Some(b' '))
     })
+}
+
+/// Read a child's pipe line by line on a thread until it closes, appending
+/// each line to `log` (tagged) and handing it to `on_line`.
+fn drain_lines<R: std::io::Read + Send + 'static>(
+    pipe: R,
+    tag: &'static str,
+    log: Arc<Mutex<String>>,
+    mut on_line: impl FnMut(&str) + Send + 'static,
+) {
+    thread::spawn(move || {
+        let mut reader = BufReader::new(pipe);
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            match reader.read_until(b'\n', &mut line) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+            let text = String::from_utf8_lossy(&line).into_owned();
+            log.lock().unwrap().push_str(&format!("[{tag}] {text}"));
+            on_line(&text);
+        }
+    });
 }

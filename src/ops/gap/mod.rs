@@ -44,6 +44,21 @@ pub struct Change {
     pub snapshot_sha256: Option<String>,
 }
 
+impl Change {
+    /// A change for the file described by `meta`, digests not yet known.
+    pub fn of_file(change: Kind, key: String, meta: &std::fs::Metadata) -> Change {
+        use std::os::unix::fs::MetadataExt;
+        Change {
+            change,
+            key,
+            size: meta.len(),
+            mtime_ns: meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128,
+            sha256: None,
+            snapshot_sha256: None,
+        }
+    }
+}
+
 /// Counts for the summary line.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Summary {

@@ -121,14 +121,7 @@ fn emit(
     key: String,
     meta: &Metadata,
 ) -> std::io::Result<()> {
-    let c = Change {
-        change: kind,
-        key,
-        size: meta.len(),
-        mtime_ns: meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128,
-        sha256: None,
-        snapshot_sha256: None,
-    };
+    let c = Change::of_file(kind, key, meta);
     summary.count(&c);
     found(c)
 }

@@ -4,7 +4,6 @@
 //! trees here.
 
 use std::collections::BTreeMap;
-use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use super::{Change, Kind, Summary, addressable};
@@ -137,17 +136,7 @@ fn add(
             ));
         }
     };
-    changes.insert(
-        key.to_owned(),
-        Change {
-            change: kind,
-            key: key.to_owned(),
-            size: meta.len(),
-            mtime_ns: meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128,
-            sha256: None,
-            snapshot_sha256: None,
-        },
-    );
+    changes.insert(key.to_owned(), Change::of_file(kind, key.to_owned(), &meta));
     Ok(())
 }
 
