@@ -331,3 +331,61 @@ fn load_dir(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::OsStr;
+
+    use super::*;
+    use crate::model::{Owner, RenameMode};
+
+    const ME: Owner = Owner { uid: 0, gid: 0 };
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut v: Vec<_> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Durable state can hold a directory under two names, and even a
+    /// cycle, when directory renames were synced on one side only.
+    #[test]
+    fn directories_reached_twice_and_cycles_are_written_finitely() {
+        let os = OsStr::new;
+        let mut m = Model::new(Meta::new(0o755, 0, 0, SystemTime::now()), Xattrs::new());
+        let a = m.mkdir(ROOT, os("a"), 0o755, ME).unwrap().ino;
+        let b = m.mkdir(ROOT, os("b"), 0o755, ME).unwrap().ino;
+        m.sync_all();
+        m.rename(ROOT, os("a"), b, os("a"), RenameMode::Replace)
+            .unwrap();
+        m.fsync(b, false).unwrap(); // durable: b holds a; root still holds a
+        m.rename(b, os("a"), ROOT, os("a"), RenameMode::Replace)
+            .unwrap();
+        m.rename(ROOT, os("b"), a, os("b"), RenameMode::Replace)
+            .unwrap();
+        m.fsync(a, false).unwrap(); // durable: a holds b too
+        let out = tempfile::tempdir().unwrap();
+        let image = out.path().join("image");
+        let w = write(&m.durable_tree(), &image).unwrap();
+        assert_eq!(names(&image), ["a", "b"]);
+        assert_eq!(names(&image.join("a")), ["b"]);
+        assert_eq!(names(&image.join("b")), ["a"]);
+        assert!(
+            names(&image.join("a/b")).is_empty(),
+            "the cycle back to a is cut"
+        );
+        assert_eq!(w.dirs, 4);
+    }
+
+    #[test]
+    fn an_image_must_be_new_or_empty() {
+        let m = Model::new(Meta::new(0o755, 0, 0, SystemTime::now()), Xattrs::new());
+        let out = tempfile::tempdir().unwrap();
+        fs::write(out.path().join("x"), b"").unwrap();
+        let err = write(&m.durable_tree(), out.path()).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
+    }
+}

@@ -664,3 +664,47 @@ fn syscalls_putfs_uses_answer_as_on_ext4() {
     assert_eq!(expected.len(), got.len());
     rig.unmount();
 }
+
+#[test]
+fn a_busy_mount_is_detached_on_unmount() {
+    let mnt = tempfile::tempdir().unwrap();
+    let fs = CrashFs::mount(mnt.path()).unwrap();
+    let mp = fs.mountpoint().to_owned();
+    let mut open = write_file(&mp.join("f"), b"x");
+    let cwd_holder = File::open(&mp).unwrap();
+    fs.unmount().expect("a busy mount still unmounts (lazily)");
+    assert!(!is_mounted(&mp));
+    // The connection was aborted: the old descriptors no longer work.
+    assert!(open.write_all(b"y").is_err());
+    drop((open, cwd_holder));
+}
+
+#[test]
+fn dropping_the_handle_unmounts() {
+    let mnt = tempfile::tempdir().unwrap();
+    let mp = {
+        let fs = CrashFs::mount(mnt.path()).unwrap();
+        fs::create_dir(mnt.path().join("d")).unwrap();
+        fs.mountpoint().to_owned()
+    };
+    assert!(!is_mounted(&mp));
+    assert!(!mnt.path().join("d").exists());
+}
+
+#[test]
+fn a_large_directory_lists_every_name_once() {
+    let rig = Rig::new();
+    let names: Vec<String> = (0..1500)
+        .map(|i| format!("{i:04}-{}", "n".repeat(60)))
+        .collect();
+    for n in &names {
+        File::create(rig.p(n)).unwrap();
+    }
+    let mut listed: Vec<String> = fs::read_dir(rig.mnt.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    listed.sort();
+    assert_eq!(listed, names);
+    rig.unmount();
+}
