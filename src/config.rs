@@ -36,6 +36,13 @@ pub struct ServeArgs {
     #[arg(long, env = "PUTFS_LISTEN", default_value = "127.0.0.1:8000")]
     pub listen: SocketAddr,
 
+    /// Make the --root directory a new data root although it exists without
+    /// putfs's `.putfs/` folder. Without it a writable server refuses such a
+    /// directory: it is most often the empty mountpoint of a dataset that is
+    /// not mounted. (A root that does not exist is created and marked.)
+    #[arg(long, env = "PUTFS_INIT", conflicts_with = "read_only")]
+    pub init: bool,
+
     /// Replica mode: serve reads, refuse writes, create no temp files.
     #[arg(long, env = "PUTFS_READ_ONLY")]
     pub read_only: bool,
@@ -239,6 +246,7 @@ impl ServeArgs {
                 root: self.root,
                 fsync: self.fsync == FsyncMode::Always,
                 read_only: self.read_only,
+                init: self.init,
                 limits: KeyLimits {
                     max_depth: self.max_depth,
                     max_key_bytes: self.max_key_bytes,

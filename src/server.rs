@@ -36,21 +36,10 @@ async fn serve(cfg: ServeConfig) -> Result<(), String> {
     let metrics = Arc::new(Metrics::new());
     metrics.read_only.set(i64::from(cfg.store.read_only));
     let root = cfg.store.root.clone();
-    let store = Store::open(cfg.store.clone(), metrics.store.clone())
-        .map_err(|e| format!("opening data root {}: {e}", root.display()))?;
+    // A writable store holds the root's writer lock from here until exit.
+    let store = Store::open(cfg.store.clone(), metrics.store.clone()).map_err(|e| e.to_string())?;
     let store = Arc::new(store);
-    // Held until the process exits: marks this process as the root's writer.
-    let mut _writer_lock = None;
     if !store.read_only() {
-        match store.lock_writer() {
-            Ok(Some(lock)) => _writer_lock = Some(lock),
-            Ok(None) => tracing::warn!(
-                "another putfs process is writing this data root; temp files are left alone"
-            ),
-            Err(e) => tracing::warn!(error = %e, "cannot take the writer's lock"),
-        }
-    }
-    if _writer_lock.is_some() {
         let s = store.clone();
         tokio::task::spawn_blocking(move || {
             let n = s.remove_orphan_temps();

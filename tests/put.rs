@@ -595,3 +595,48 @@ fn fsync_never_still_stores_objects() {
     assert_eq!(s.get("fast/obj").body, b"quick");
     assert_eq!(s.put("fast/obj", b"other".to_vec()).status, 409);
 }
+
+/// The server's own files refusing it is the host's misconfiguration, not
+/// the client's: a 500 and a log line that says what to check, never a 403.
+#[test]
+fn a_permission_error_on_the_servers_own_files_is_a_500_with_a_log_line() {
+    let dir = tempdir();
+    let s = Server::start(dir.path(), &[]);
+    assert_eq!(s.put("locked/seed", b"x".to_vec()).status, 201);
+    let locked = dir.path().join("locked");
+    // Root ignores modes; an immutable directory refuses even root.
+    let as_root = unsafe { libc::geteuid() } == 0;
+    let lock = |on: bool| {
+        if as_root {
+            let flag = if on { "+i" } else { "-i" };
+            let st = std::process::Command::new("chattr")
+                .arg(flag)
+                .arg(&locked)
+                .status()
+                .expect("chattr");
+            assert!(st.success(), "chattr {flag}");
+        } else {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = if on { 0o555 } else { 0o755 };
+            std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(mode)).unwrap();
+        }
+    };
+    lock(true);
+    let put = s.put("locked/new", b"y".to_vec());
+    let del = s.delete("locked/seed");
+    lock(false);
+    assert_eq!(put.status, 500, "PUT: {}", put.text());
+    assert_eq!(del.status, 500, "DELETE: {}", del.text());
+    assert!(
+        put.text().contains("refused putfs access"),
+        "{}",
+        put.text()
+    );
+    let logged = wait_until(Duration::from_secs(10), || {
+        let logs = s.logs();
+        logs.contains("request failed")
+            && logs.contains("/locked/new")
+            && logs.contains("check the owner and mode")
+    });
+    assert!(logged, "no clear log line: {}", s.logs());
+}

@@ -5,6 +5,53 @@ use std::time::SystemTime;
 use headers::{ETag, HeaderMapExt, IfMatch, IfModifiedSince, IfNoneMatch, IfUnmodifiedSince};
 use http::HeaderMap;
 
+use crate::store::Condition;
+
+/// The conditions of a PUT or DELETE on the object's current state, for the
+/// store to check atomically with the change (RFC 9110 §13.1, §13.2.2):
+/// `If-Match` (strong comparison; `*` means "exists"), else
+/// `If-Unmodified-Since`; then `If-None-Match` (weak comparison). `None`
+/// when the request has none of them, or only `If-None-Match: *`, which the
+/// store's create-only publish already enforces. A missing object fails
+/// `If-Match` and passes `If-None-Match`.
+pub fn write_condition(headers: &HeaderMap) -> Option<Condition> {
+    let if_match = headers.typed_get::<IfMatch>();
+    let if_unmodified = if if_match.is_some() {
+        None
+    } else {
+        headers.typed_get::<IfUnmodifiedSince>()
+    };
+    let if_none_match = headers
+        .typed_get::<IfNoneMatch>()
+        .filter(|h| *h != IfNoneMatch::any());
+    if if_match.is_none() && if_unmodified.is_none() && if_none_match.is_none() {
+        return None;
+    }
+    Some(Condition::new(move |current| {
+        let Some(meta) = current else {
+            return if_match.is_none();
+        };
+        let etag: Option<ETag> = meta.etag().parse().ok();
+        let matches = |passes: &dyn Fn(&ETag) -> bool| etag.as_ref().is_some_and(passes);
+        if let Some(im) = &if_match
+            && !matches(&|e| im.precondition_passes(e))
+        {
+            return false;
+        }
+        if let Some(ius) = &if_unmodified
+            && !ius.precondition_passes(meta.modified())
+        {
+            return false;
+        }
+        if let Some(inm) = &if_none_match
+            && !matches(&|e| inm.precondition_passes(e))
+        {
+            return false;
+        }
+        true
+    }))
+}
+
 #[derive(Debug, PartialEq, Eq)]
 pub enum Precondition {
     Proceed,
@@ -39,6 +86,7 @@ pub fn evaluate(headers: &HeaderMap, etag: &ETag, modified: SystemTime) -> Preco
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::ObjectMeta;
     use std::time::Duration;
 
     fn eval(pairs: &[(&'static str, &str)]) -> Precondition {
@@ -49,6 +97,49 @@ mod tests {
         let etag: ETag = "\"abc\"".parse().unwrap();
         let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
         evaluate(&h, &etag, t)
+    }
+
+    fn holds(pairs: &[(&'static str, &str)], current: Option<&ObjectMeta>) -> Option<bool> {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, v.parse().unwrap());
+        }
+        write_condition(&h).map(|c| c.holds(current))
+    }
+
+    #[test]
+    fn write_conditions() {
+        let meta = ObjectMeta {
+            size: 1,
+            mtime_ns: 1_700_000_000_000_000_000,
+            sha256: Some([0xab; 32]),
+        };
+        let cur = Some(&meta);
+        let tag = meta.etag();
+        let date =
+            httpdate::fmt_http_date(SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000));
+        let past =
+            httpdate::fmt_http_date(SystemTime::UNIX_EPOCH + Duration::from_secs(1_600_000_000));
+        assert_eq!(holds(&[], cur), None);
+        assert_eq!(holds(&[("if-none-match", "*")], cur), None);
+        assert_eq!(holds(&[("if-match", &tag)], cur), Some(true));
+        assert_eq!(holds(&[("if-match", "\"x\", \"y\"")], cur), Some(false));
+        assert_eq!(holds(&[("if-match", "*")], cur), Some(true));
+        assert_eq!(holds(&[("if-match", "*")], None), Some(false));
+        assert_eq!(holds(&[("if-match", &tag)], None), Some(false));
+        // Strong comparison for If-Match: a weak tag never matches.
+        let weak = format!("W/{tag}");
+        assert_eq!(holds(&[("if-match", &weak)], cur), Some(false));
+        assert_eq!(holds(&[("if-none-match", &weak)], cur), Some(false));
+        assert_eq!(holds(&[("if-none-match", "\"x\"")], cur), Some(true));
+        assert_eq!(holds(&[("if-none-match", &tag)], None), Some(true));
+        assert_eq!(holds(&[("if-unmodified-since", &past)], cur), Some(false));
+        assert_eq!(holds(&[("if-unmodified-since", &date)], cur), Some(true));
+        // If-Match present: If-Unmodified-Since is not evaluated.
+        assert_eq!(
+            holds(&[("if-match", &tag), ("if-unmodified-since", &past)], cur),
+            Some(true)
+        );
     }
 
     #[test]

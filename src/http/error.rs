@@ -58,13 +58,11 @@ fn store_status(e: &StoreError) -> StatusCode {
         StoreError::Aborted(_) => StatusCode::BAD_REQUEST,
         StoreError::NotFound => StatusCode::NOT_FOUND,
         StoreError::IsDirectory | StoreError::Conflict => StatusCode::CONFLICT,
-        StoreError::Exists => StatusCode::PRECONDITION_FAILED,
+        StoreError::Exists | StoreError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
         StoreError::DigestMismatch(_) => StatusCode::UNPROCESSABLE_ENTITY,
         StoreError::NoSpace => StatusCode::INSUFFICIENT_STORAGE,
-        StoreError::PermissionDenied | StoreError::Retained | StoreError::ReadOnly => {
-            StatusCode::FORBIDDEN
-        }
-        StoreError::Io(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        StoreError::Retained | StoreError::ReadOnly => StatusCode::FORBIDDEN,
+        StoreError::PermissionDenied(_) | StoreError::Io(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 
@@ -77,9 +75,7 @@ impl From<tokio::task::JoinError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        if status.is_server_error() {
-            tracing::error!(error = %self, "request failed");
-        }
+        // Server errors are logged, with the request, by `http::handle`.
         let mut resp = (status, format!("{self}\n")).into_response();
         let h = resp.headers_mut();
         h.insert(
@@ -118,6 +114,8 @@ mod tests {
             422
         );
         assert_eq!(ApiError::from(StoreError::ReadOnly).status(), 403);
+        let denied = StoreError::from(rustix::io::Errno::ACCESS);
+        assert_eq!(ApiError::from(denied).status(), 500);
         let r = ApiError::MethodNotAllowed("QUERY").into_response();
         assert_eq!(r.headers()[header::ALLOW], "QUERY");
     }

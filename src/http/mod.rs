@@ -59,10 +59,17 @@ async fn handle(State(app): State<App>, req: Request) -> Response {
     // Health checks and scrapes are not traffic: counting them would make a
     // lagging replica's 503 on /.putfs/ready look like server errors.
     let internal = internal::is_internal(req.uri().path());
-    let path = app.cfg.access_log.then(|| req.uri().path().to_owned());
-    let mut resp = route(&app, req)
-        .await
-        .unwrap_or_else(IntoResponse::into_response);
+    let uri = req.uri().clone();
+    let mut resp = match route(&app, req).await {
+        Ok(resp) => resp,
+        Err(e) => {
+            if e.status().is_server_error() {
+                let path = uri.path();
+                tracing::error!(method = %method, path, error = %e, "request failed");
+            }
+            e.into_response()
+        }
+    };
     let status = resp.status();
     // An error answered before a request body was read: the rest of the body
     // may still be on the wire, so the connection cannot be reused.
@@ -78,7 +85,8 @@ async fn handle(State(app): State<App>, req: Request) -> Response {
             elapsed.as_secs_f64(),
         );
     }
-    if let Some(path) = path {
+    if app.cfg.access_log {
+        let path = uri.path();
         tracing::info!(
             target: "putfs::access",
             method = %method,
@@ -112,7 +120,7 @@ async fn route(app: &App, req: Request) -> Result<Response, ApiError> {
                     let (parts, body) = req.into_parts();
                     object_put::put(app, key, &parts.headers, body).await
                 } else {
-                    delete(app, key).await
+                    delete(app, key, req.headers()).await
                 }
             }
             _ => Err(ApiError::MethodNotAllowed(OBJECT_ALLOW)),
@@ -147,8 +155,13 @@ async fn forward_write(app: &App, req: Request) -> Result<Response, ApiError> {
         .await
 }
 
-async fn delete(app: &App, key: crate::store::Key) -> Result<Response, ApiError> {
+async fn delete(
+    app: &App,
+    key: crate::store::Key,
+    headers: &http::HeaderMap,
+) -> Result<Response, ApiError> {
     let store = app.store.clone();
-    tokio::task::spawn_blocking(move || store.delete(&key)).await??;
+    let condition = conditional::write_condition(headers);
+    tokio::task::spawn_blocking(move || store.delete(&key, condition.as_ref())).await??;
     Ok(http::StatusCode::NO_CONTENT.into_response())
 }

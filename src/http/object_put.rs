@@ -15,7 +15,7 @@ use super::error::ApiError;
 use super::object_get::validators;
 use crate::metrics::PutOutcomeLabel;
 use crate::store::{
-    Compare, Expected, IfExists, Key, Object, OnExisting, Pump, PutOutcome, StoreError,
+    Compare, Condition, Expected, IfExists, Key, Object, OnExisting, Pump, PutOutcome, StoreError,
 };
 
 /// Bodies up to this size (by Content-Length) are read into memory first.
@@ -60,6 +60,7 @@ async fn put_inner(
     let create_only = headers
         .typed_get::<IfNoneMatch>()
         .is_some_and(|h| h == IfNoneMatch::any());
+    let condition = super::conditional::write_condition(headers);
     let if_exists = if create_only {
         IfExists::Fail
     } else if !policy.is_write_once(&key) {
@@ -86,31 +87,46 @@ async fn put_inner(
     if body_decides && !waits_for_continue && length.is_some_and(|l| l <= SMALL_BODY) {
         let bytes = read_small(app, body).await?;
         let store = app.store.clone();
-        let outcome =
-            tokio::task::spawn_blocking(move || store.put_bytes(&key, &bytes, expected, if_exists))
-                .await??;
+        let outcome = tokio::task::spawn_blocking(move || {
+            store.put_bytes(&key, &bytes, expected, if_exists, condition)
+        })
+        .await??;
         return Ok((outcome, false));
     }
 
-    if if_exists != IfExists::Replace {
+    if if_exists != IfExists::Replace || condition.is_some() {
         let store = app.store.clone();
         let k = key.clone();
-        if let Some(existing) = tokio::task::spawn_blocking(move || store.lookup(&k)).await?? {
-            return answer_existing(app, key, existing, if_exists, expected, length, body).await;
+        let existing = tokio::task::spawn_blocking(move || store.lookup(&k)).await??;
+        // A condition that already fails is answered before the body; the
+        // store checks it again, atomically, when it publishes.
+        if let Some(c) = &condition {
+            c.check(existing.as_ref().map(|o| &o.meta))?;
+        }
+        if let Some(existing) = existing
+            && if_exists != IfExists::Replace
+        {
+            let cond = condition;
+            return answer_existing(app, key, existing, if_exists, cond, expected, length, body)
+                .await;
         }
     }
     let store = app.store.clone();
-    let upload = tokio::task::spawn_blocking(move || store.begin_upload(&key, expected, if_exists))
-        .await??;
+    let upload = tokio::task::spawn_blocking(move || {
+        store.begin_upload(&key, expected, if_exists, condition)
+    })
+    .await??;
     Ok((feed(app, body, Pump::spawn(upload)).await?, false))
 }
 
 /// The key exists (found before the body was read).
+#[allow(clippy::too_many_arguments)]
 async fn answer_existing(
     app: &App,
     key: Key,
     mut existing: Object,
     if_exists: IfExists,
+    condition: Option<Condition>,
     expected: Vec<Expected>,
     length: Option<u64>,
     body: Body,
@@ -118,7 +134,8 @@ async fn answer_existing(
     let store = app.store.clone();
     let k = key.clone();
     let (decided, existing, expected) = tokio::task::spawn_blocking(move || {
-        let d = store.answer_existing(&k, &mut existing, if_exists, &expected, length);
+        let cond = condition.as_ref();
+        let d = store.answer_existing(&k, &mut existing, if_exists, cond, &expected, length);
         (d, existing, expected)
     })
     .await?;
@@ -182,7 +199,10 @@ fn outcome_label(r: &Result<(PutOutcome, bool), ApiError>) -> PutOutcomeLabel {
         Ok((PutOutcome::Created(_), _)) => PutOutcomeLabel::Created,
         Ok((PutOutcome::Identical(_), _)) => PutOutcomeLabel::Identical,
         Err(ApiError::Store(
-            StoreError::Conflict | StoreError::Exists | StoreError::IsDirectory,
+            StoreError::Conflict
+            | StoreError::Exists
+            | StoreError::PreconditionFailed
+            | StoreError::IsDirectory,
         )) => PutOutcomeLabel::Conflict,
         Err(ApiError::Store(StoreError::DigestMismatch(_))) => PutOutcomeLabel::DigestMismatch,
         Err(ApiError::Store(StoreError::Aborted(_)) | ApiError::BodyTimeout) => {

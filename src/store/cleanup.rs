@@ -8,28 +8,11 @@ use super::Store;
 use super::key::TEMP_PREFIX;
 
 impl Store {
-    /// Take the writer's lock on the data root (`.putfs/lock`, flock): held
-    /// for the life of the process. `None` when another live putfs holds it;
-    /// its uploads' temp files must then not be taken for orphans.
-    pub fn lock_writer(&self) -> std::io::Result<Option<std::fs::File>> {
-        let dir = self.root_path().join(super::key::RESERVED_PREFIX);
-        std::fs::create_dir_all(&dir)?;
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(dir.join("lock"))?;
-        match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
-            Ok(()) => Ok(Some(file)),
-            Err(rustix::io::Errno::WOULDBLOCK) => Ok(None),
-            Err(e) => Err(e.into()),
-        }
-    }
-
     /// Remove every `.putfs-tmp.*` file under the root that this process did
     /// not create (its name lacks our boot id), so it is safe to run while
-    /// uploads are already being served. Only call it holding the writer's
-    /// lock. Returns how many were removed.
+    /// uploads are already being served. A writable store holds the root's
+    /// writer lock, so no other process's upload can be in flight. Returns
+    /// how many were removed.
     pub fn remove_orphan_temps(&self) -> usize {
         let ours = format!("{TEMP_PREFIX}{}.", self.boot_id);
         let mut removed = 0;
@@ -72,12 +55,6 @@ mod tests {
         let own = format!(".putfs-tmp.{}.7", store.boot_id);
         std::fs::write(root.join(&own), "in flight").unwrap();
         std::fs::write(root.join("x/keep"), "object").unwrap();
-        let lock = store.lock_writer().unwrap();
-        assert!(lock.is_some());
-        assert!(
-            store.lock_writer().unwrap().is_none(),
-            "a second writer is refused the lock"
-        );
         assert_eq!(store.remove_orphan_temps(), 2);
         assert!(root.join(&own).exists());
         assert!(root.join("x/keep").exists());

@@ -5,15 +5,17 @@ use rustix::fs::AtFlags;
 use rustix::io::Errno;
 
 use super::Store;
+use super::condition::Condition;
 use super::error::{Result, StoreError};
 use super::fsops;
 use super::key::Key;
 
 impl Store {
-    /// Remove the object `key`, fsync its directory, then remove the
-    /// directories above it that are left empty (up to, not including, the
-    /// root), fsyncing each parent.
-    pub fn delete(&self, key: &Key) -> Result<()> {
+    /// Remove the object `key` (if `condition` holds for it, checked under
+    /// the key's lock), fsync its directory, then remove the directories
+    /// above it that are left empty (up to, not including, the root),
+    /// fsyncing each parent.
+    pub fn delete(&self, key: &Key, condition: Option<&Condition>) -> Result<()> {
         if self.read_only() {
             return Err(StoreError::ReadOnly);
         }
@@ -27,11 +29,20 @@ impl Store {
             e => e.into(),
         })?;
         let name = key.file_name();
-        let st = fsops::stat_at(dir.as_fd(), name)?;
-        if fsops::is_dir(&st) {
-            return Err(StoreError::NotFound);
+        {
+            let _guard = self.key_locks.lock(key)?;
+            if let Some(c) = condition {
+                match self.current_meta(dir.as_fd(), name) {
+                    Err(StoreError::IsDirectory) => return Err(StoreError::NotFound),
+                    current => c.check(current?.as_ref())?,
+                }
+            }
+            let st = fsops::stat_at(dir.as_fd(), name)?;
+            if fsops::is_dir(&st) {
+                return Err(StoreError::NotFound);
+            }
+            rustix::fs::unlinkat(&dir, name, AtFlags::empty())?;
         }
-        rustix::fs::unlinkat(&dir, name, AtFlags::empty())?;
         self.sync_dir(dir.as_fd())?;
         self.metrics.objects_deleted.inc();
         self.prune(root.as_fd(), key);
@@ -48,7 +59,11 @@ impl Store {
             let Ok(pfd) = fsops::open_dir(root, parent) else {
                 return;
             };
-            if fsops::rmdir_at(pfd.as_fd(), name).is_err() || self.sync_dir(pfd.as_fd()).is_err() {
+            if fsops::rmdir_at(pfd.as_fd(), name).is_err() {
+                return;
+            }
+            self.dirs.removed(d);
+            if self.sync_dir(pfd.as_fd()).is_err() {
                 return;
             }
             dir = (!parent.is_empty()).then_some(parent);

@@ -1,14 +1,31 @@
-//! Making names durable, including names a *different* PUT created.
+//! Making directory entries durable, including entries this PUT did not
+//! create.
 //!
-//! A PUT that creates `a/b/` fsyncs `a/` (for `b`) and the root (for `a`)
-//! before it answers. But a second PUT can find `a/b/` already there, publish
-//! into it and answer first, while the first is still streaming its body:
-//! the second must not answer until the entries it relies on are durable.
-//! So every directory created is recorded here until its parent has been
-//! fsynced, and every PUT settles the records on its own path before it
-//! answers, whoever created them.
+//! An object `a/b/k` survives a power cut only if the entries `a` (in the
+//! root), `b` (in `a`) and `k` (in `a/b`) are all durable, and a directory
+//! entry is durable only once its directory has been fsynced after it was
+//! made. A PUT always fsyncs `a/b` after publishing `k`. For the directories
+//! on the path it relies on a record, kept here:
+//! - `unsynced`: directories this process created whose entry in their
+//!   parent has not been fsynced since. Another PUT may find `a/b/` there,
+//!   publish into it and answer before the PUT that created it does, so
+//!   every PUT settles the records on its own path, whoever made them.
+//! - `settled`: directories whose entry this process has seen fsynced
+//!   after the directory existed.
+//!
+//! A directory in neither is one this process found on disk: an earlier
+//! process (killed before it fsynced, say) or another tool may have created
+//! it, and nothing says its entry is durable, so the first PUT that relies
+//! on it fsyncs its parent. No acknowledgement therefore rests on anything
+//! a crash forgets: what the record holds is only ever positive knowledge
+//! of fsyncs this process made, and losing it costs an fsync, never an
+//! object. (A start-up `syncfs` would do the same on ext4 or ZFS, but it
+//! promises nothing on every filesystem: FUSE does not pass it on.)
+//!
+//! Creations carry a generation, so an fsync that began before a directory
+//! was removed and created again never settles the new one.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 use rustix::fd::AsFd;
@@ -18,57 +35,123 @@ use super::error::{Result, StoreError};
 use super::fsops;
 use super::key::Key;
 
+/// Directories remembered as settled; past this the record starts over
+/// (costing one parent fsync per directory in use, nothing else).
+const SETTLED_CAP: usize = 100_000;
+
 #[derive(Default)]
-pub struct Unsynced {
-    /// Directory paths (relative to the root) whose entry in their parent
-    /// may not be durable yet.
-    dirs: Mutex<HashSet<String>>,
+pub struct DirEntries {
+    inner: Mutex<Inner>,
 }
 
-impl Unsynced {
-    pub fn add(&self, dir: &str) {
-        if let Ok(mut d) = self.dirs.lock() {
-            d.insert(dir.to_owned());
+#[derive(Default)]
+struct Inner {
+    next_generation: u64,
+    /// Directory path (relative to the root) -> generation of its creation.
+    unsynced: HashMap<String, u64>,
+    settled: HashSet<String>,
+}
+
+/// What settling one directory's entry needs: `None` when it is known
+/// durable, else the generation to settle (0 for a directory found on disk).
+type Need = Option<u64>;
+
+impl DirEntries {
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Inner>> {
+        self.inner
+            .lock()
+            .map_err(|_| StoreError::Io(std::io::Error::other("directory record poisoned")))
+    }
+
+    /// This process just created `dir`.
+    pub fn created(&self, dir: &str) {
+        if let Ok(mut i) = self.lock() {
+            i.next_generation += 1;
+            let g = i.next_generation;
+            i.unsynced.insert(dir.to_owned(), g);
+            i.settled.remove(dir);
         }
     }
 
-    pub fn remove(&self, dir: &str) {
-        if let Ok(mut d) = self.dirs.lock() {
-            d.remove(dir);
+    /// This process just removed `dir`.
+    pub fn removed(&self, dir: &str) {
+        if let Ok(mut i) = self.lock() {
+            i.unsynced.remove(dir);
+            i.settled.remove(dir);
         }
     }
 
-    fn contains(&self, dir: &str) -> bool {
-        self.dirs.lock().map(|d| d.contains(dir)).unwrap_or(true)
+    /// For each directory on `dir_path` (`a`, `a/b`, ...), what settling it
+    /// needs, deepest first. Unknown state counts as unsynced.
+    fn needs(&self, dir_path: &str) -> Vec<(String, Need)> {
+        let guard = self.lock().ok();
+        let mut out = Vec::new();
+        let mut prefix = dir_path;
+        loop {
+            let need = match &guard {
+                None => Some(0),
+                Some(i) => match i.unsynced.get(prefix) {
+                    Some(g) => Some(*g),
+                    None if i.settled.contains(prefix) => None,
+                    None => Some(0),
+                },
+            };
+            out.push((prefix.to_owned(), need));
+            match prefix.rsplit_once('/') {
+                Some((p, _)) => prefix = p,
+                None => return out,
+            }
+        }
     }
 
-    fn is_empty(&self) -> bool {
-        self.dirs.lock().map(|d| d.is_empty()).unwrap_or(false)
+    /// An fsync of `dir`'s parent that started after `needs` saw generation
+    /// `g` has finished.
+    fn synced(&self, dir: &str, g: u64) {
+        let Ok(mut i) = self.lock() else { return };
+        match i.unsynced.get(dir) {
+            Some(&current) if current == g => {
+                i.unsynced.remove(dir);
+            }
+            // Created (again) since we looked: that creation is not covered.
+            Some(_) => return,
+            None => {}
+        }
+        if i.settled.len() >= SETTLED_CAP {
+            i.settled.clear();
+        }
+        i.settled.insert(dir.to_owned());
+    }
+
+    #[cfg(test)]
+    fn is_unsynced(&self, dir: &str) -> bool {
+        self.lock().is_ok_and(|i| i.unsynced.contains_key(dir))
+    }
+
+    #[cfg(test)]
+    fn is_settled(&self, dir: &str) -> bool {
+        self.lock()
+            .is_ok_and(|i| i.settled.contains(dir) && !i.unsynced.contains_key(dir))
     }
 }
 
 impl Store {
-    /// Make the entries of every directory on `dir_path` (e.g. `a/b`)
-    /// durable: fsync the parent of each one still recorded as unsynced.
+    /// Make the entry of every directory on `dir_path` (e.g. `a/b`)
+    /// durable: fsync the parent of each one not known durable.
     pub(crate) fn settle_path(&self, dir_path: &str) -> Result<()> {
-        // The common case, one lock instead of one per path segment.
-        if !self.config.fsync || dir_path.is_empty() || self.unsynced.is_empty() {
+        if !self.config.fsync || dir_path.is_empty() {
             return Ok(());
         }
-        let mut prefix = dir_path;
-        loop {
-            if self.unsynced.contains(prefix) {
-                let parent = prefix.rsplit_once('/').map_or("", |(p, _)| p);
+        for (dir, need) in self.dirs.needs(dir_path) {
+            let Some(g) = need else { continue };
+            if !self.faults.skip_parent_fsync {
+                let parent = dir.rsplit_once('/').map_or("", |(p, _)| p);
                 let root = self.root()?;
                 let fd = fsops::open_dir(root.as_fd(), parent)?;
                 self.sync_dir(fd.as_fd())?;
-                self.unsynced.remove(prefix);
             }
-            match prefix.rsplit_once('/') {
-                Some((p, _)) => prefix = p,
-                None => return Ok(()),
-            }
+            self.dirs.synced(&dir, g);
         }
+        Ok(())
     }
 
     /// Make an existing object durable before a 204 relies on it: its bytes,
@@ -91,28 +174,61 @@ mod tests {
     use crate::store::testutil::temp_store_with;
     use crate::store::{IfExists, Key, KeyLimits};
 
+    fn key(k: &str) -> Key {
+        Key::parse(k, KeyLimits::default()).unwrap()
+    }
+
     #[test]
     fn created_directories_stay_recorded_until_a_put_settles_them() {
         let (_t, store) = temp_store_with(true);
-        let key = |k: &str| Key::parse(k, KeyLimits::default()).unwrap();
         // A slow upload creates a/b and is still streaming...
         let slow = store
-            .begin_upload(&key("a/b/slow"), vec![], IfExists::Compare)
+            .begin_upload(&key("a/b/slow"), vec![], IfExists::Compare, None)
             .unwrap();
-        assert!(store.unsynced.contains("a") && store.unsynced.contains("a/b"));
+        assert!(store.dirs.is_unsynced("a") && store.dirs.is_unsynced("a/b"));
         // ...while a fast PUT into the same directory must settle both.
         store
-            .put_bytes(&key("a/b/fast"), b"x", vec![], IfExists::Compare)
+            .put_bytes(&key("a/b/fast"), b"x", vec![], IfExists::Compare, None)
             .unwrap();
-        assert!(!store.unsynced.contains("a") && !store.unsynced.contains("a/b"));
+        assert!(store.dirs.is_settled("a") && store.dirs.is_settled("a/b"));
         drop(slow);
         // An abandoned upload's directories are removed and forgotten.
         let gone = store
-            .begin_upload(&key("c/d/k"), vec![], IfExists::Compare)
+            .begin_upload(&key("c/d/k"), vec![], IfExists::Compare, None)
             .unwrap();
-        assert!(store.unsynced.contains("c/d"));
+        assert!(store.dirs.is_unsynced("c/d"));
         drop(gone);
-        assert!(!store.unsynced.contains("c") && !store.unsynced.contains("c/d"));
+        assert!(!store.dirs.is_unsynced("c") && !store.dirs.is_settled("c/d"));
         assert!(!store.root_path().join("c").exists());
+    }
+
+    #[test]
+    fn directories_found_on_disk_are_not_taken_for_durable() {
+        let (_t, store) = temp_store_with(true);
+        // Made by an earlier process that may have died before any fsync.
+        std::fs::create_dir_all(store.root_path().join("old/dir")).unwrap();
+        assert!(!store.dirs.is_settled("old") && !store.dirs.is_settled("old/dir"));
+        store
+            .put_bytes(&key("old/dir/k"), b"x", vec![], IfExists::Compare, None)
+            .unwrap();
+        assert!(store.dirs.is_settled("old") && store.dirs.is_settled("old/dir"));
+    }
+
+    #[test]
+    fn an_fsync_older_than_a_creation_does_not_settle_it() {
+        let (_t, store) = temp_store_with(true);
+        let needs = store.dirs.needs("x");
+        assert_eq!(needs, vec![("x".to_string(), Some(0))]);
+        // x is created after the fsync for the old x began...
+        store.dirs.created("x");
+        store.dirs.synced("x", 0);
+        assert!(store.dirs.is_unsynced("x") && !store.dirs.is_settled("x"));
+        let g = store.dirs.needs("x")[0].1.unwrap();
+        store.dirs.created("x");
+        store.dirs.synced("x", g);
+        assert!(
+            store.dirs.is_unsynced("x"),
+            "a later creation stays unsynced"
+        );
     }
 }

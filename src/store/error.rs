@@ -20,12 +20,21 @@ pub enum StoreError {
     Conflict,
     #[error("the object already exists")]
     Exists,
+    #[error(
+        "precondition failed: the object's current state does not match the request's conditions"
+    )]
+    PreconditionFailed,
     #[error("digest mismatch: {0}")]
     DigestMismatch(String),
     #[error("no space left on the data root")]
     NoSpace,
-    #[error("permission denied by the filesystem")]
-    PermissionDenied,
+    /// The server's own files refused it: a misconfiguration of the host,
+    /// never the client's fault.
+    #[error(
+        "the filesystem refused putfs access to its own files ({0}): check the owner and mode \
+         of the data root and of the files and directories under it"
+    )]
+    PermissionDenied(Errno),
     #[error("deletion of this key is forbidden by a retention rule")]
     Retained,
     #[error("this node is a read-only replica: send writes to the primary")]
@@ -44,7 +53,7 @@ impl From<Errno> for StoreError {
     fn from(e: Errno) -> StoreError {
         match e {
             Errno::NOSPC | Errno::DQUOT => StoreError::NoSpace,
-            Errno::ACCESS | Errno::PERM | Errno::ROFS => StoreError::PermissionDenied,
+            Errno::ACCESS | Errno::PERM | Errno::ROFS => StoreError::PermissionDenied(e),
             Errno::XDEV | Errno::LOOP => StoreError::Escape,
             Errno::NOENT => StoreError::NotFound,
             Errno::ISDIR => StoreError::IsDirectory,

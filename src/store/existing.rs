@@ -10,6 +10,7 @@
 use std::sync::Arc;
 
 use super::Store;
+use super::condition::Condition;
 use super::digest::{Expected, Hashers};
 use super::error::{Result, StoreError};
 use super::key::Key;
@@ -26,9 +27,18 @@ impl Store {
         key: &Key,
         existing: &mut Object,
         if_exists: IfExists,
+        condition: Option<&Condition>,
         expected: &[Expected],
         length: Option<u64>,
     ) -> Option<Result<PutOutcome>> {
+        // The request's own conditions come first (RFC 9110 §13.2.2); no
+        // change is made here, so checking them against what we read is
+        // atomic enough.
+        if let Some(c) = condition
+            && let Err(e) = c.check(Some(&existing.meta))
+        {
+            return Some(Err(e));
+        }
         match if_exists {
             IfExists::Fail => Some(Err(StoreError::Exists)),
             IfExists::Conflict => Some(Err(StoreError::Conflict)),
@@ -86,12 +96,16 @@ impl Store {
         body: &[u8],
         expected: Vec<Expected>,
         if_exists: IfExists,
+        condition: Option<Condition>,
     ) -> Result<PutOutcome> {
         if if_exists != IfExists::Replace
             && let Some(mut existing) = self.lookup(key)?
         {
             let len = Some(body.len() as u64);
-            if let Some(answer) = self.answer_existing(key, &mut existing, if_exists, &[], len) {
+            let cond = condition.as_ref();
+            if let Some(answer) =
+                self.answer_existing(key, &mut existing, if_exists, cond, &[], len)
+            {
                 return answer;
             }
             let mut h = Hashers::new(&expected);
@@ -100,7 +114,7 @@ impl Store {
             ours.check(&expected).map_err(StoreError::DigestMismatch)?;
             return self.compare_existing(key, &mut existing, &ours.sha256, body.len() as u64);
         }
-        let mut upload = self.begin_upload(key, expected, if_exists)?;
+        let mut upload = self.begin_upload(key, expected, if_exists, condition)?;
         upload.write(body)?;
         upload.commit()
     }

@@ -80,10 +80,11 @@ mod tests {
         store.write_internal("heartbeat", b"one").unwrap();
         store.write_internal("heartbeat", b"two").unwrap();
         assert_eq!(store.read_internal("heartbeat").unwrap().unwrap(), b"two");
-        let names: Vec<_> = std::fs::read_dir(store.root_path().join(".putfs"))
+        let mut names: Vec<_> = std::fs::read_dir(store.root_path().join(".putfs"))
             .unwrap()
             .map(|e| e.unwrap().file_name())
             .collect();
-        assert_eq!(names, ["heartbeat"], "no temp file left behind");
+        names.sort();
+        assert_eq!(names, ["heartbeat", "lock"], "no temp file left behind");
     }
 }

@@ -7,17 +7,21 @@
 //! folder; no key can name either.
 
 mod cleanup;
+mod condition;
 mod delete;
 pub mod digest;
 mod dirsync;
 mod durable;
 mod error;
 mod existing;
+mod fault;
 mod fsops;
 mod internal;
 pub mod key;
+mod keylock;
 mod list;
 mod meta;
+mod open;
 pub mod policy;
 mod pump;
 mod read;
@@ -31,6 +35,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64};
 use rustix::fd::OwnedFd;
 use rustix::fs::{Access, AtFlags, StatVfsMountFlags};
 
+pub use condition::Condition;
 pub use digest::{Algo, Expected};
 pub use error::{Result, StoreError};
 pub use fsops::system_time;
@@ -39,6 +44,7 @@ pub use key::{
 };
 pub use list::{Entry, ListOptions, Listing};
 pub use meta::ObjectMeta;
+pub use open::OpenError;
 pub use policy::{KeyMatcher, OnExisting, Policy};
 pub use pump::{Compare, Pump, Sink};
 pub use read::{Object, hash_file};
@@ -52,6 +58,8 @@ pub struct StoreConfig {
     pub read_only: bool,
     pub limits: KeyLimits,
     pub policy: Policy,
+    /// Make an existing directory without putfs's marker a new data root.
+    pub init: bool,
 }
 
 /// The metrics the store itself feeds.
@@ -92,28 +100,39 @@ pub struct Store {
     use_rename: AtomicBool,
     root_dir: root::RootDir,
     dir_syncer: dirsync::DirSyncer,
-    /// Directories created whose entries are not yet known durable.
-    unsynced: durable::Unsynced,
+    /// Which directory entries are known durable (see `durable.rs`).
+    dirs: durable::DirEntries,
+    /// Serialises the check and the change of conditional writes per key.
+    key_locks: keylock::KeyLocks,
+    faults: fault::Faults,
+    /// A writable store's exclusive lock on its root, held while it lives.
+    _writer_lock: Option<std::fs::File>,
 }
 
 impl Store {
-    /// Open (and, for a writable store, create) the data root.
-    pub fn open(config: StoreConfig, metrics: StoreMetrics) -> std::io::Result<Store> {
-        if !config.read_only {
-            std::fs::create_dir_all(&config.root)?;
-        }
-        if !config.root.is_dir() {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::NotFound,
-                format!("data root {} is not a directory", config.root.display()),
-            ));
-        }
+    /// Open the data root: create and mark it if it does not exist, refuse
+    /// an unmarked directory (unless `init`), and take the writer's lock
+    /// (see `open.rs`). A read-only store needs only the directory.
+    pub fn open(config: StoreConfig, metrics: StoreMetrics) -> Result<Store, OpenError> {
+        open::prepare(&config.root, config.read_only, config.init)?;
+        let writer_lock = if config.read_only {
+            None
+        } else {
+            Some(open::lock_writer(&config.root)?)
+        };
         let mut id = [0u8; 8];
-        getrandom::fill(&mut id).map_err(|e| std::io::Error::other(e.to_string()))?;
+        getrandom::fill(&mut id).map_err(|e| OpenError::Io {
+            what: "cannot draw a random id for",
+            path: config.root.clone(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
         Ok(Store {
             root_dir: root::RootDir::new(&config.root),
             dir_syncer: dirsync::DirSyncer::default(),
-            unsynced: durable::Unsynced::default(),
+            dirs: durable::DirEntries::default(),
+            key_locks: keylock::KeyLocks::default(),
+            faults: fault::Faults::from_env(),
+            _writer_lock: writer_lock,
             config,
             metrics,
             boot_id: hex::encode(id),
@@ -184,6 +203,7 @@ pub(crate) mod testutil {
             read_only: false,
             limits: KeyLimits::default(),
             policy: Policy::default(),
+            init: true,
         };
         let store = Store::open(cfg, StoreMetrics::default()).unwrap();
         (t, std::sync::Arc::new(store))

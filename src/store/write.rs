@@ -21,6 +21,7 @@ use rustix::fs::AtFlags;
 use rustix::io::Errno;
 
 use super::Store;
+use super::condition::Condition;
 use super::digest::{Digests, Expected, Hashers, StoredDigest};
 use super::error::{Result, StoreError};
 use super::fsops;
@@ -71,6 +72,8 @@ pub struct Upload {
     hashers: Hashers,
     expected: Vec<Expected>,
     if_exists: IfExists,
+    /// Checked against the object at publish time, under the key's lock.
+    condition: Option<Condition>,
     written: u64,
     done: bool,
 }
@@ -83,6 +86,7 @@ impl Store {
         key: &Key,
         expected: Vec<Expected>,
         if_exists: IfExists,
+        condition: Option<Condition>,
     ) -> Result<Upload> {
         if self.read_only() {
             return Err(StoreError::ReadOnly);
@@ -118,6 +122,7 @@ impl Store {
                         hashers: Hashers::new(&expected),
                         expected,
                         if_exists,
+                        condition,
                         written: 0,
                         done: false,
                     });
@@ -184,7 +189,7 @@ impl Store {
                 Err(Errno::NOENT) => {
                     match rustix::fs::mkdirat(&cur, seg, rustix::fs::Mode::from_raw_mode(0o755)) {
                         Ok(()) => {
-                            self.unsynced.add(&path);
+                            self.dirs.created(&path);
                             created.push(CreatedDir {
                                 parent: rustix::io::dup(&cur).map_err(StoreError::from)?,
                                 name: seg.to_owned(),
@@ -237,20 +242,10 @@ impl Upload {
         self.store.sync(self.file.as_fd())?;
 
         let name = self.key.file_name().to_owned();
-        let published = if self.if_exists == IfExists::Replace {
-            fsops::publish_replace(self.dir.as_fd(), &self.tmp_name, &name)
-        } else {
-            fsops::publish_noreplace(
-                self.dir.as_fd(),
-                &self.tmp_name,
-                &name,
-                &self.store.use_rename,
-            )
-        };
-        match published {
+        match self.publish(&name) {
             Ok(()) => {}
-            Err(Errno::EXIST) => return self.resolve_existing(&name, &digests),
-            Err(e) => return Err(self.publish_error(e)),
+            Err(StoreError::Exists) => return self.resolve_existing(&name, &digests),
+            Err(e) => return Err(e),
         }
         // From here on the name exists: the temp is gone.
         self.done = true;
@@ -258,6 +253,36 @@ impl Upload {
         self.store.settle_path(self.key.parent().unwrap_or(""))?;
         self.store.metrics.objects_written.inc();
         Ok(PutOutcome::Created(meta))
+    }
+
+    /// Check the condition and publish, atomically with respect to every
+    /// other change of this key (see `keylock.rs`). `Exists`: the key was
+    /// taken and may not be replaced.
+    fn publish(&self, name: &str) -> Result<()> {
+        let replace = self.if_exists == IfExists::Replace;
+        let _guard = if replace || self.condition.is_some() {
+            Some(self.store.key_locks.lock(&self.key)?)
+        } else {
+            None
+        };
+        if let Some(c) = &self.condition {
+            c.check(self.store.current_meta(self.dir.as_fd(), name)?.as_ref())?;
+        }
+        let published = if replace {
+            fsops::publish_replace(self.dir.as_fd(), &self.tmp_name, name)
+        } else {
+            fsops::publish_noreplace(
+                self.dir.as_fd(),
+                &self.tmp_name,
+                name,
+                &self.store.use_rename,
+            )
+        };
+        match published {
+            Ok(()) => Ok(()),
+            Err(Errno::EXIST) => Err(StoreError::Exists),
+            Err(e) => Err(self.publish_error(e)),
+        }
     }
 
     fn publish_error(&self, e: Errno) -> StoreError {
@@ -280,7 +305,8 @@ impl Upload {
         }
         let mut existing = self.store.open_object(&self.key)?;
         let store = self.store.clone();
-        match store.answer_existing(&self.key, &mut existing, self.if_exists, &[], None) {
+        let cond = self.condition.as_ref();
+        match store.answer_existing(&self.key, &mut existing, self.if_exists, cond, &[], None) {
             Some(answer) => answer,
             None => store.compare_existing(&self.key, &mut existing, &ours.sha256, self.written),
         }
@@ -305,7 +331,7 @@ impl Store {
             if fsops::rmdir_at(c.parent.as_fd(), &c.name).is_err() {
                 return;
             }
-            self.unsynced.remove(&c.path);
+            self.dirs.removed(&c.path);
         }
     }
 }
@@ -314,7 +340,7 @@ impl Store {
     /// fsync a directory (when configured), shared with concurrent callers
     /// for the same directory (`dirsync`).
     pub(crate) fn sync_dir(&self, dir: rustix::fd::BorrowedFd<'_>) -> Result<()> {
-        if !self.config.fsync {
+        if !self.config.fsync || self.faults.skip_dir_fsync {
             return Ok(());
         }
         self.dir_syncer.sync(dir, &|fd| self.sync(fd))

@@ -98,6 +98,11 @@ impl Server {
             .arg("--listen")
             .arg("127.0.0.1:0")
             .args(&self.args);
+        // Tests hand writable servers a fresh temp dir: mark it as a new
+        // data root (tests/root_guard.rs covers the refusal without it).
+        if self.wants_init() {
+            cmd.arg("--init");
+        }
         for (key, _) in std::env::vars_os() {
             if key.as_bytes().starts_with(b"PUTFS_") {
                 cmd.env_remove(key);
@@ -160,6 +165,20 @@ impl Server {
 
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// A writable server on an existing directory that is not yet a data
+    /// root, started without an explicit `--init`.
+    fn wants_init(&self) -> bool {
+        let read_only = self
+            .args
+            .iter()
+            .any(|a| a == "--read-only" || a == "--init")
+            || self
+                .env
+                .iter()
+                .any(|(k, v)| (k == "PUTFS_READ_ONLY" || k == "PUTFS_INIT") && v != "false");
+        !read_only && self.root.is_dir() && !self.root.join(".putfs").exists()
     }
 
     pub fn pid(&self) -> i32 {

@@ -92,8 +92,8 @@ disk_snapshot() {
   (cd "$1" && find . -path ./.putfs -prune -o -type f -printf '%P\t%i\t%s\t%T@\n' | LC_ALL=C sort)
 }
 
+# Not created beforehand: a writable server creates and marks a new root.
 DATA="$WORK/root"
-mkdir -p "$DATA"
 putfs_start server "$PUTFS_BIN" "$DATA"
 SERVER_PID=$PUTFS_PID
 ADDR=$PUTFS_ADDR
