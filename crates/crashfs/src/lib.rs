@@ -177,12 +177,14 @@ impl CrashFs {
             MountFlags::NOSUID | MountFlags::NODEV,
             Some(data.as_c_str()),
         )
-        .map_err(io::Error::from)
         .map_err(|e| {
-            io::Error::new(
-                e.kind(),
-                format!("mount fuse on {}: {e}", mountpoint.display()),
-            )
+            let hint = if e == rustix::io::Errno::PERM {
+                " (mounting needs root or CAP_SYS_ADMIN)"
+            } else {
+                ""
+            };
+            let msg = format!("mount fuse on {}: {e}{hint}", mountpoint.display());
+            io::Error::new(io::Error::from(e).kind(), msg)
         })?;
 
         let shared: Shared = Arc::new(Mutex::new(Inner {

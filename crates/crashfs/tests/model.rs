@@ -5,24 +5,25 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crashfs::{CrashFs, CutReport};
 use rustix::fs::{
-    AtFlags, CWD, FlockOperation, Mode, OFlags, RenameFlags, ResolveFlags, XattrFlags,
+    AtFlags, CWD, FileType, FlockOperation, Mode, OFlags, RenameFlags, ResolveFlags, XattrFlags,
 };
 use rustix::io::Errno;
 use tempfile::TempDir;
 
 /// A mounted filesystem and a place for its image.
 struct Rig {
+    // Dropped first: unmount before the directories go.
+    fs: Option<CrashFs>,
     mnt: TempDir,
     out: TempDir,
-    fs: Option<CrashFs>,
 }
 
 impl Rig {
@@ -31,9 +32,9 @@ impl Rig {
         let out = tempfile::tempdir().expect("image dir");
         let fs = CrashFs::mount(mnt.path()).expect("mount crashfs (needs root and /dev/fuse)");
         Rig {
+            fs: Some(fs),
             mnt,
             out,
-            fs: Some(fs),
         }
     }
 
@@ -347,6 +348,14 @@ fn an_image_mounts_again_with_the_same_files_xattrs_and_times() {
     rustix::fs::utimensat(CWD, rig.p("dir/file"), &mtime, AtFlags::empty()).unwrap();
     std::os::unix::fs::symlink("dir/file", rig.p("link")).unwrap();
     fs::hard_link(rig.p("dir/file"), rig.p("hard")).unwrap();
+    rustix::fs::mknodat(
+        CWD,
+        rig.p("fifo"),
+        FileType::Fifo,
+        Mode::from_raw_mode(0o600),
+        0,
+    )
+    .unwrap();
     drop(f);
     rig.fs().sync_all();
     let first = tempfile::tempdir().unwrap();
@@ -366,6 +375,12 @@ fn an_image_mounts_again_with_the_same_files_xattrs_and_times() {
     assert_eq!(md.nlink(), 2);
     assert_eq!(fs::metadata(p("hard")).unwrap().ino(), md.ino());
     assert_eq!(fs::read_link(p("link")).unwrap(), Path::new("dir/file"));
+    assert!(
+        fs::symlink_metadata(p("fifo"))
+            .unwrap()
+            .file_type()
+            .is_fifo()
+    );
     let mut buf = [0u8; 8];
     let n = rustix::fs::getxattr(p("dir/file"), "user.k", &mut buf[..]).unwrap();
     assert_eq!(&buf[..n], b"v");
@@ -450,7 +465,11 @@ fn concurrent_writers_keep_every_acknowledged_file() {
             })
         })
         .collect();
-    thread::sleep(Duration::from_millis(400));
+    // Cut once the writers are well under way (or give up waiting).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while acked.lock().unwrap().len() < 50 && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(10));
+    }
     let (report, img) = rig.cut();
     for w in writers {
         w.join().expect("writer");
@@ -677,6 +696,12 @@ fn a_busy_mount_is_detached_on_unmount() {
     // The connection was aborted: the old descriptors no longer work.
     assert!(open.write_all(b"y").is_err());
     drop((open, cwd_holder));
+}
+
+#[test]
+fn the_handle_can_move_between_threads() {
+    fn shareable<T: Send + Sync>() {}
+    shareable::<CrashFs>();
 }
 
 #[test]
