@@ -534,7 +534,9 @@ fn systemd_units_are_sound_and_their_exec_start_lines_run() {
     let dir = tempdir();
     let primary_root = dir.path().join("primary");
     let replica_root = dir.path().join("replica");
-    std::fs::create_dir_all(&primary_root).unwrap();
+    // The primary's dataset, marked as a data root as the unit's comment
+    // and the runbook say (`install -d ... /srv/putfs/.putfs`).
+    std::fs::create_dir_all(primary_root.join(".putfs")).unwrap();
     std::fs::create_dir_all(&replica_root).unwrap();
     let etc = dir.path().join("etc");
     std::fs::create_dir_all(&etc).unwrap();
