@@ -40,7 +40,8 @@ pub struct ServeArgs {
     /// putfs's `.putfs/` folder. Without it a writable server refuses such a
     /// directory: it is most often the empty mountpoint of a dataset that is
     /// not mounted. (A root that does not exist is created and marked.)
-    #[arg(long, env = "PUTFS_INIT", conflicts_with = "read_only")]
+    /// (Ignored by a read-only server, which never writes its root.)
+    #[arg(long, env = "PUTFS_INIT")]
     pub init: bool,
 
     /// Replica mode: serve reads, refuse writes, create no temp files.
@@ -246,7 +247,7 @@ impl ServeArgs {
                 root: self.root,
                 fsync: self.fsync == FsyncMode::Always,
                 read_only: self.read_only,
-                init: self.init,
+                init: self.init && !self.read_only,
                 limits: KeyLimits {
                     max_depth: self.max_depth,
                     max_key_bytes: self.max_key_bytes,

@@ -64,6 +64,19 @@ fn a_second_writable_server_on_a_root_refuses_to_start() {
 }
 
 #[test]
+fn init_in_the_environment_does_not_stop_a_replica() {
+    let dir = tempdir();
+    for v in ["false", "true"] {
+        let r = Server::start_with_env(dir.path(), &["--read-only"], &[("PUTFS_INIT", v)]);
+        assert_eq!(r.get("/.putfs/live").status, 200);
+    }
+    assert!(
+        !dir.path().join(".putfs").exists(),
+        "a replica marked its root"
+    );
+}
+
+#[test]
 fn the_lock_goes_with_the_process() {
     let dir = tempdir();
     let mut first = Server::start(dir.path(), &[]);
@@ -148,6 +161,15 @@ fn the_bare_mountpoint_of_an_unmounted_filesystem_is_refused() {
     let guard = Unmount(mnt.clone());
     let s = Server::start(&mnt, &["--init"]);
     assert_eq!(s.put("k", b"on the filesystem".to_vec()).status, 201);
+    // Unmounted under the running server (lazily: it holds the mount busy):
+    // it must not write into the bare directory either.
+    run(Command::new("umount").arg("-l").arg(&mnt));
+    let stopped = wait_until(Duration::from_secs(10), || {
+        s.put("k2", b"beside it".to_vec()).status == 500
+    });
+    assert!(stopped, "kept serving writes after its root was unmounted");
+    assert!(s.logs().contains("the data root changed"), "{}", s.logs());
+    assert_eq!(s.get("/.putfs/ready").status, 503);
     drop(s);
     drop(guard);
     let (code, err) = refused(&mnt, &[]);

@@ -10,24 +10,23 @@ use crate::store::Condition;
 /// The conditions of a PUT or DELETE on the object's current state, for the
 /// store to check atomically with the change (RFC 9110 §13.1, §13.2.2):
 /// `If-Match` (strong comparison; `*` means "exists"), else
-/// `If-Unmodified-Since`; then `If-None-Match` (weak comparison). `None`
-/// when the request has none of them, or only `If-None-Match: *`, which the
-/// store's create-only publish already enforces. A missing object fails
-/// `If-Match` and passes `If-None-Match`.
-pub fn write_condition(headers: &HeaderMap) -> Option<Condition> {
-    let if_match = headers.typed_get::<IfMatch>();
+/// `If-Unmodified-Since`; then `If-None-Match` (weak comparison; `*` means
+/// "does not exist"). A missing object fails `If-Match` and passes the
+/// others. `None` when the request has none of them. An `If-Match` or
+/// `If-None-Match` that cannot be parsed is an error: on a write, ignoring
+/// a condition the client meant is worse than refusing the request.
+pub fn write_condition(headers: &HeaderMap) -> Result<Option<Condition>, String> {
+    let if_match = typed_or_error::<IfMatch>(headers, "If-Match")?;
     let if_unmodified = if if_match.is_some() {
         None
     } else {
         headers.typed_get::<IfUnmodifiedSince>()
     };
-    let if_none_match = headers
-        .typed_get::<IfNoneMatch>()
-        .filter(|h| *h != IfNoneMatch::any());
+    let if_none_match = typed_or_error::<IfNoneMatch>(headers, "If-None-Match")?;
     if if_match.is_none() && if_unmodified.is_none() && if_none_match.is_none() {
-        return None;
+        return Ok(None);
     }
-    Some(Condition::new(move |current| {
+    Ok(Some(Condition::new(move |current| {
         let Some(meta) = current else {
             return if_match.is_none();
         };
@@ -49,7 +48,27 @@ pub fn write_condition(headers: &HeaderMap) -> Option<Condition> {
             return false;
         }
         true
-    }))
+    })))
+}
+
+/// The header if present and well formed: `*`, or a list of entity tags
+/// each of which parses (the `headers` crate skips bad list items silently).
+fn typed_or_error<H: headers::Header>(
+    headers: &HeaderMap,
+    name: &str,
+) -> Result<Option<H>, String> {
+    if !headers.contains_key(H::name()) {
+        return Ok(None);
+    }
+    let bad = || format!("malformed {name} header: expected * or a list of entity tags");
+    for value in headers.get_all(H::name()) {
+        let text = value.to_str().map_err(|_| bad())?.trim();
+        let well_formed = text == "*" || text.split(',').all(|t| t.trim().parse::<ETag>().is_ok());
+        if !well_formed {
+            return Err(bad());
+        }
+    }
+    headers.typed_get::<H>().map(Some).ok_or_else(bad)
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -104,7 +123,7 @@ mod tests {
         for (k, v) in pairs {
             h.insert(*k, v.parse().unwrap());
         }
-        write_condition(&h).map(|c| c.holds(current))
+        write_condition(&h).unwrap().map(|c| c.holds(current))
     }
 
     #[test]
@@ -121,7 +140,8 @@ mod tests {
         let past =
             httpdate::fmt_http_date(SystemTime::UNIX_EPOCH + Duration::from_secs(1_600_000_000));
         assert_eq!(holds(&[], cur), None);
-        assert_eq!(holds(&[("if-none-match", "*")], cur), None);
+        assert_eq!(holds(&[("if-none-match", "*")], cur), Some(false));
+        assert_eq!(holds(&[("if-none-match", "*")], None), Some(true));
         assert_eq!(holds(&[("if-match", &tag)], cur), Some(true));
         assert_eq!(holds(&[("if-match", "\"x\", \"y\"")], cur), Some(false));
         assert_eq!(holds(&[("if-match", "*")], cur), Some(true));
@@ -135,6 +155,24 @@ mod tests {
         assert_eq!(holds(&[("if-none-match", &tag)], None), Some(true));
         assert_eq!(holds(&[("if-unmodified-since", &past)], cur), Some(false));
         assert_eq!(holds(&[("if-unmodified-since", &date)], cur), Some(true));
+        for (name, value) in [
+            ("if-match", "not-quoted"),
+            ("if-none-match", "*, \"x\""),
+            ("if-match", "\"a\", b"),
+        ] {
+            let mut bad = HeaderMap::new();
+            bad.insert(name, value.parse().unwrap());
+            assert!(write_condition(&bad).is_err(), "{name}: {value}");
+        }
+        // Out of HTTP date range (a file touched to 1960): no panic.
+        let old = ObjectMeta {
+            mtime_ns: -300_000_000_000_000_000,
+            ..meta
+        };
+        assert_eq!(
+            holds(&[("if-unmodified-since", &past)], Some(&old)),
+            Some(true)
+        );
         // If-Match present: If-Unmodified-Since is not evaluated.
         assert_eq!(
             holds(&[("if-match", &tag), ("if-unmodified-since", &past)], cur),

@@ -62,7 +62,10 @@ fn store_status(e: &StoreError) -> StatusCode {
         StoreError::DigestMismatch(_) => StatusCode::UNPROCESSABLE_ENTITY,
         StoreError::NoSpace => StatusCode::INSUFFICIENT_STORAGE,
         StoreError::Retained | StoreError::ReadOnly => StatusCode::FORBIDDEN,
-        StoreError::PermissionDenied(_) | StoreError::Io(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        StoreError::PermissionDenied(_)
+        | StoreError::ReadOnlyFilesystem
+        | StoreError::RootChanged
+        | StoreError::Io(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 

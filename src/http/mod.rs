@@ -161,7 +161,7 @@ async fn delete(
     headers: &http::HeaderMap,
 ) -> Result<Response, ApiError> {
     let store = app.store.clone();
-    let condition = conditional::write_condition(headers);
+    let condition = conditional::write_condition(headers).map_err(ApiError::BadRequest)?;
     tokio::task::spawn_blocking(move || store.delete(&key, condition.as_ref())).await??;
     Ok(http::StatusCode::NO_CONTENT.into_response())
 }

@@ -60,7 +60,7 @@ async fn put_inner(
     let create_only = headers
         .typed_get::<IfNoneMatch>()
         .is_some_and(|h| h == IfNoneMatch::any());
-    let condition = super::conditional::write_condition(headers);
+    let condition = super::conditional::write_condition(headers).map_err(ApiError::BadRequest)?;
     let if_exists = if create_only {
         IfExists::Fail
     } else if !policy.is_write_once(&key) {
@@ -198,12 +198,12 @@ fn outcome_label(r: &Result<(PutOutcome, bool), ApiError>) -> PutOutcomeLabel {
     match r {
         Ok((PutOutcome::Created(_), _)) => PutOutcomeLabel::Created,
         Ok((PutOutcome::Identical(_), _)) => PutOutcomeLabel::Identical,
-        Err(ApiError::Store(
-            StoreError::Conflict
-            | StoreError::Exists
-            | StoreError::PreconditionFailed
-            | StoreError::IsDirectory,
-        )) => PutOutcomeLabel::Conflict,
+        Err(ApiError::Store(StoreError::Conflict | StoreError::IsDirectory)) => {
+            PutOutcomeLabel::Conflict
+        }
+        Err(ApiError::Store(StoreError::Exists | StoreError::PreconditionFailed)) => {
+            PutOutcomeLabel::PreconditionFailed
+        }
         Err(ApiError::Store(StoreError::DigestMismatch(_))) => PutOutcomeLabel::DigestMismatch,
         Err(ApiError::Store(StoreError::Aborted(_)) | ApiError::BodyTimeout) => {
             PutOutcomeLabel::Aborted

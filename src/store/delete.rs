@@ -30,16 +30,20 @@ impl Store {
         })?;
         let name = key.file_name();
         {
-            let _guard = self.key_locks.lock(key)?;
+            let _guard = self.key_locks.lock(key);
+            // No object: 404 whatever the conditions say (RFC 9110 §13.2.1:
+            // they apply only where the request would otherwise succeed).
             if let Some(c) = condition {
-                match self.current_meta(dir.as_fd(), name) {
-                    Err(StoreError::IsDirectory) => return Err(StoreError::NotFound),
-                    current => c.check(current?.as_ref())?,
+                let current = match self.current_meta(dir.as_fd(), name) {
+                    Err(StoreError::IsDirectory) | Ok(None) => return Err(StoreError::NotFound),
+                    current => current?,
+                };
+                c.check(current.as_ref())?;
+            } else {
+                let st = fsops::stat_at(dir.as_fd(), name)?;
+                if fsops::is_dir(&st) {
+                    return Err(StoreError::NotFound);
                 }
-            }
-            let st = fsops::stat_at(dir.as_fd(), name)?;
-            if fsops::is_dir(&st) {
-                return Err(StoreError::NotFound);
             }
             rustix::fs::unlinkat(&dir, name, AtFlags::empty())?;
         }
@@ -59,10 +63,12 @@ impl Store {
             let Ok(pfd) = fsops::open_dir(root, parent) else {
                 return;
             };
+            // Forgotten before the rmdir, so a re-creation's record that
+            // follows it is never erased (see `durable.rs`).
+            self.dirs.removed(d);
             if fsops::rmdir_at(pfd.as_fd(), name).is_err() {
                 return;
             }
-            self.dirs.removed(d);
             if self.sync_dir(pfd.as_fd()).is_err() {
                 return;
             }

@@ -35,9 +35,9 @@ use super::error::{Result, StoreError};
 use super::fsops;
 use super::key::Key;
 
-/// Directories remembered as settled; past this the record starts over
-/// (costing one parent fsync per directory in use, nothing else).
-const SETTLED_CAP: usize = 100_000;
+/// Bytes of directory paths remembered as settled; past this the record
+/// starts over (costing one parent fsync per directory in use, nothing else).
+const SETTLED_CAP_BYTES: usize = 8 << 20;
 
 #[derive(Default)]
 pub struct DirEntries {
@@ -50,11 +50,20 @@ struct Inner {
     /// Directory path (relative to the root) -> generation of its creation.
     unsynced: HashMap<String, u64>,
     settled: HashSet<String>,
+    settled_bytes: usize,
 }
 
 /// What settling one directory's entry needs: `None` when it is known
 /// durable, else the generation to settle (0 for a directory found on disk).
 type Need = Option<u64>;
+
+impl Inner {
+    fn unsettle(&mut self, dir: &str) {
+        if self.settled.remove(dir) {
+            self.settled_bytes = self.settled_bytes.saturating_sub(dir.len());
+        }
+    }
+}
 
 impl DirEntries {
     fn lock(&self) -> Result<std::sync::MutexGuard<'_, Inner>> {
@@ -69,15 +78,16 @@ impl DirEntries {
             i.next_generation += 1;
             let g = i.next_generation;
             i.unsynced.insert(dir.to_owned(), g);
-            i.settled.remove(dir);
+            i.unsettle(dir);
         }
     }
 
-    /// This process just removed `dir`.
+    /// This process is about to remove `dir` (called before the rmdir, so
+    /// it never erases the record of a creation that follows the rmdir).
     pub fn removed(&self, dir: &str) {
         if let Ok(mut i) = self.lock() {
             i.unsynced.remove(dir);
-            i.settled.remove(dir);
+            i.unsettle(dir);
         }
     }
 
@@ -114,12 +124,18 @@ impl DirEntries {
             }
             // Created (again) since we looked: that creation is not covered.
             Some(_) => return,
+            // Its creation's record is gone: settled by another PUT (which
+            // recorded it), or the directory was removed meanwhile.
+            None if g != 0 => return,
             None => {}
         }
-        if i.settled.len() >= SETTLED_CAP {
+        if i.settled_bytes >= SETTLED_CAP_BYTES {
             i.settled.clear();
+            i.settled_bytes = 0;
         }
-        i.settled.insert(dir.to_owned());
+        if i.settled.insert(dir.to_owned()) {
+            i.settled_bytes += dir.len();
+        }
     }
 
     #[cfg(test)]
@@ -146,8 +162,13 @@ impl Store {
             if !self.faults.skip_parent_fsync {
                 let parent = dir.rsplit_once('/').map_or("", |(p, _)| p);
                 let root = self.root()?;
-                let fd = fsops::open_dir(root.as_fd(), parent)?;
-                self.sync_dir(fd.as_fd())?;
+                match fsops::open_dir(root.as_fd(), parent) {
+                    Ok(fd) => self.sync_dir(fd.as_fd())?,
+                    // Removed meanwhile, with what we published in it: a
+                    // DELETE came after us, and there is nothing to settle.
+                    Err(rustix::io::Errno::NOENT) => continue,
+                    Err(e) => return Err(e.into()),
+                }
             }
             self.dirs.synced(&dir, g);
         }
@@ -157,13 +178,18 @@ impl Store {
     /// Make an existing object durable before a 204 relies on it: its bytes,
     /// its directory entry and the entries on its path.
     pub(crate) fn make_durable(&self, key: &Key, file: &std::fs::File) -> Result<()> {
-        if !self.config.fsync {
+        if !self.config.fsync || self.faults.skip_204_durable {
             return Ok(());
         }
         self.sync(file.as_fd())?;
         let root = self.root()?;
-        let dir =
-            fsops::open_dir(root.as_fd(), key.parent().unwrap_or("")).map_err(StoreError::from)?;
+        let dir = match fsops::open_dir(root.as_fd(), key.parent().unwrap_or("")) {
+            Ok(d) => d,
+            // Deleted (and its directory pruned) since we found it: the
+            // answer stands, a DELETE came after it.
+            Err(rustix::io::Errno::NOENT) => return Ok(()),
+            Err(e) => return Err(StoreError::from(e)),
+        };
         self.sync_dir(dir.as_fd())?;
         self.settle_path(key.parent().unwrap_or(""))
     }
@@ -230,5 +256,23 @@ mod tests {
             store.dirs.is_unsynced("x"),
             "a later creation stays unsynced"
         );
+    }
+
+    #[test]
+    fn a_prune_never_erases_the_record_of_a_later_creation() {
+        let (_t, store) = temp_store_with(true);
+        // A PUT starts settling y, found on disk; a DELETE prunes y (its
+        // record is dropped before the rmdir); another PUT creates y again.
+        assert_eq!(store.dirs.needs("y")[0].1, Some(0));
+        store.dirs.removed("y");
+        store.dirs.created("y");
+        store.dirs.synced("y", 0);
+        assert!(store.dirs.is_unsynced("y") && !store.dirs.is_settled("y"));
+        // A creation whose record a prune dropped is not settled by the
+        // creator's own (now pointless) fsync either.
+        let g = store.dirs.needs("y")[0].1.unwrap();
+        store.dirs.removed("y");
+        store.dirs.synced("y", g);
+        assert!(!store.dirs.is_settled("y"));
     }
 }

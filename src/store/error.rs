@@ -26,6 +26,11 @@ pub enum StoreError {
     PreconditionFailed,
     #[error("digest mismatch: {0}")]
     DigestMismatch(String),
+    #[error(
+        "the data root changed under the server (unmounted, or something mounted over it); \
+         restart putfs once the right filesystem is mounted there"
+    )]
+    RootChanged,
     #[error("no space left on the data root")]
     NoSpace,
     /// The server's own files refused it: a misconfiguration of the host,
@@ -35,6 +40,11 @@ pub enum StoreError {
          of the data root and of the files and directories under it"
     )]
     PermissionDenied(Errno),
+    #[error(
+        "the data root's filesystem is mounted read-only (a dataset left readonly=on, \
+         or a failing disk remounted read-only?)"
+    )]
+    ReadOnlyFilesystem,
     #[error("deletion of this key is forbidden by a retention rule")]
     Retained,
     #[error("this node is a read-only replica: send writes to the primary")]
@@ -53,7 +63,8 @@ impl From<Errno> for StoreError {
     fn from(e: Errno) -> StoreError {
         match e {
             Errno::NOSPC | Errno::DQUOT => StoreError::NoSpace,
-            Errno::ACCESS | Errno::PERM | Errno::ROFS => StoreError::PermissionDenied(e),
+            Errno::ACCESS | Errno::PERM => StoreError::PermissionDenied(e),
+            Errno::ROFS => StoreError::ReadOnlyFilesystem,
             Errno::XDEV | Errno::LOOP => StoreError::Escape,
             Errno::NOENT => StoreError::NotFound,
             Errno::ISDIR => StoreError::IsDirectory,

@@ -98,6 +98,13 @@ impl Store {
         if_exists: IfExists,
         condition: Option<Condition>,
     ) -> Result<PutOutcome> {
+        // A condition that already fails costs no write (the upload checks
+        // it again, atomically, when it publishes).
+        if if_exists == IfExists::Replace
+            && let Some(c) = &condition
+        {
+            c.check(self.lookup(key)?.as_ref().map(|o| &o.meta))?;
+        }
         if if_exists != IfExists::Replace
             && let Some(mut existing) = self.lookup(key)?
         {

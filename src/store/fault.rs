@@ -7,12 +7,15 @@
 //! - `skip-dir-fsync`: never fsync a directory (a published name, an unlink
 //!   or a rename is then not durable);
 //! - `skip-parent-fsync`: never fsync the parent of a directory a PUT relies
-//!   on (objects in new directories are then not durable).
+//!   on (objects in new directories are then not durable);
+//! - `skip-204-durable`: answer 204 for identical bytes without making the
+//!   existing object durable first.
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Faults {
     pub skip_dir_fsync: bool,
     pub skip_parent_fsync: bool,
+    pub skip_204_durable: bool,
 }
 
 impl Faults {
@@ -24,10 +27,11 @@ impl Faults {
                 "" => {}
                 "skip-dir-fsync" => f.skip_dir_fsync = true,
                 "skip-parent-fsync" => f.skip_parent_fsync = true,
+                "skip-204-durable" => f.skip_204_durable = true,
                 other => tracing::error!(fault = other, "unknown PUTFS_FAULT ignored"),
             }
         }
-        if f.skip_dir_fsync || f.skip_parent_fsync {
+        if f.skip_dir_fsync || f.skip_parent_fsync || f.skip_204_durable {
             tracing::warn!(faults = ?f, "FAULT INJECTION: this server is not durable");
         }
         f

@@ -102,14 +102,16 @@ pub fn mtime_ns(st: &rustix::fs::Stat) -> i128 {
     st.st_mtime as i128 * 1_000_000_000 + st.st_mtime_nsec as i128
 }
 
-/// `SystemTime` of an mtime in nanoseconds.
+/// Latest time an HTTP date can say (9999-12-31T23:59:59Z).
+const HTTP_DATE_MAX_SECS: i128 = 253_402_300_799;
+
+/// `SystemTime` of an mtime in nanoseconds, clamped to what an HTTP date can
+/// carry (1970 to 9999): `rsync -a`, `zfs recv` or `touch` can give a file
+/// any mtime, and formatting one outside that range would panic.
 pub fn system_time(mtime_ns: i128) -> std::time::SystemTime {
     use std::time::{Duration, UNIX_EPOCH};
-    if mtime_ns >= 0 {
-        UNIX_EPOCH + Duration::from_nanos(mtime_ns as u64)
-    } else {
-        UNIX_EPOCH - Duration::from_nanos(mtime_ns.unsigned_abs() as u64)
-    }
+    let ns = mtime_ns.clamp(0, HTTP_DATE_MAX_SECS * 1_000_000_000);
+    UNIX_EPOCH + Duration::from_nanos(ns as u64)
 }
 
 /// Is this a regular file?

@@ -1,9 +1,8 @@
 //! Per-key mutual exclusion for changes that must be atomic with a check:
-//! a conditional PUT (`If-Match`, `If-None-Match` with tags) or DELETE
-//! compares the object's current ETag and publishes or unlinks under the
-//! key's lock, and every replacing publish and every unlink takes the same
-//! lock, so no other change of that key can fall between the check and the
-//! act. One writable server owns a root (the writer's lock), so locks in
+//! a conditional PUT (`If-Match`, `If-None-Match`) or DELETE compares the
+//! object's current ETag and publishes or unlinks under the key's lock, and
+//! every publish and every unlink takes the same lock, so no other change of
+//! that key can fall between the check and the act. One writable server owns a root (the writer's lock), so locks in
 //! this process cover every writer.
 //!
 //! Striped: a fixed array of mutexes indexed by a hash of the key, so
@@ -13,7 +12,6 @@
 use std::hash::BuildHasher;
 use std::sync::{Mutex, MutexGuard};
 
-use super::error::{Result, StoreError};
 use super::key::Key;
 
 const STRIPES: usize = 256;
@@ -33,10 +31,12 @@ impl Default for KeyLocks {
 }
 
 impl KeyLocks {
-    pub fn lock(&self, key: &Key) -> Result<MutexGuard<'_, ()>> {
+    /// The mutex guards no data, so a panic while it was held leaves
+    /// nothing inconsistent: a poisoned stripe is taken all the same.
+    pub fn lock(&self, key: &Key) -> MutexGuard<'_, ()> {
         let i = (self.hasher.hash_one(key.as_str()) % STRIPES as u64) as usize;
         self.stripes[i]
             .lock()
-            .map_err(|_| StoreError::Io(std::io::Error::other("key lock poisoned")))
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }

@@ -127,7 +127,7 @@ impl Store {
             source: std::io::Error::other(e.to_string()),
         })?;
         Ok(Store {
-            root_dir: root::RootDir::new(&config.root),
+            root_dir: root::RootDir::new(&config.root, !config.read_only),
             dir_syncer: dirsync::DirSyncer::default(),
             dirs: durable::DirEntries::default(),
             key_locks: keylock::KeyLocks::default(),
@@ -164,6 +164,9 @@ impl Store {
 
     /// Why the data root cannot serve, if it cannot.
     pub fn check_ready(&self) -> std::result::Result<(), String> {
+        if !self.config.read_only {
+            self.root().map_err(|e| e.to_string())?;
+        }
         let root = self.root_dir.open_fresh().map_err(|e| e.to_string())?;
         let vfs = rustix::fs::fstatvfs(&root).map_err(|e| format!("statvfs: {e}"))?;
         if !self.config.read_only {

@@ -142,11 +142,14 @@ fn fsync_dir(dir: &Path) -> Result<(), OpenError> {
 /// Take the writer's lock; held as long as the returned file is open.
 pub fn lock_writer(root: &Path) -> Result<File, OpenError> {
     let path = root.join(RESERVED_PREFIX).join(LOCK_FILE);
+    use std::os::unix::fs::OpenOptionsExt;
     let mut file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .read(true)
         .write(true)
+        // Never truncate the target of a symlink someone left there.
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
         .open(&path)
         .map_err(io("cannot open the writer's lock", &path))?;
     match rustix::fs::flock(&file, FlockOperation::NonBlockingLockExclusive) {

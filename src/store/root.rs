@@ -5,6 +5,11 @@
 //! dataset imported late, say) must be what the next requests see, so the
 //! cached fd is checked against a fresh `stat` of the path at most once per
 //! `RECHECK` and reopened when the path now leads elsewhere.
+//!
+//! Not so for a writable store: its lock, its marker and what it knows to be
+//! durable belong to the filesystem it opened, so when the path leads
+//! elsewhere (an unmount, a mount over the root) it refuses every request
+//! until it is restarted, rather than write somewhere no check has approved.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
@@ -20,6 +25,8 @@ const RECHECK: Duration = Duration::from_secs(1);
 
 pub struct RootDir {
     path: PathBuf,
+    /// A writable store's: never follow the path elsewhere.
+    pinned: bool,
     cached: RwLock<Option<Cached>>,
 }
 
@@ -29,12 +36,15 @@ struct Cached {
     dev: u64,
     ino: u64,
     checked: Instant,
+    /// A pinned root found changed: refused from then on.
+    changed: bool,
 }
 
 impl RootDir {
-    pub fn new(path: &Path) -> RootDir {
+    pub fn new(path: &Path, pinned: bool) -> RootDir {
         RootDir {
             path: path.to_owned(),
+            pinned,
             cached: RwLock::new(None),
         }
     }
@@ -45,17 +55,33 @@ impl RootDir {
             && let Some(c) = guard.as_ref()
             && c.checked.elapsed() < RECHECK
         {
-            return Ok(c.fd.clone());
+            return if c.changed {
+                Err(StoreError::RootChanged)
+            } else {
+                Ok(c.fd.clone())
+            };
         }
         let mut guard = self
             .cached
             .write()
             .map_err(|_| StoreError::Io(std::io::Error::other("root cache poisoned")))?;
         if let Some(c) = guard.as_mut() {
+            if c.changed {
+                return Err(StoreError::RootChanged);
+            }
             match rustix::fs::stat(&self.path) {
                 Ok(st) if st.st_dev == c.dev && st.st_ino == c.ino => {
                     c.checked = Instant::now();
                     return Ok(c.fd.clone());
+                }
+                _ if self.pinned => {
+                    c.changed = true;
+                    tracing::error!(
+                        root = %self.path.display(),
+                        "the data root changed under this writable server (unmounted, or \
+                         mounted over); refusing requests until restarted"
+                    );
+                    return Err(StoreError::RootChanged);
                 }
                 _ => *guard = None,
             }
@@ -79,6 +105,7 @@ impl RootDir {
             dev: st.st_dev,
             ino: st.st_ino,
             checked: Instant::now(),
+            changed: false,
         })
     }
 }

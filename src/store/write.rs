@@ -189,7 +189,9 @@ impl Store {
                 Err(Errno::NOENT) => {
                     match rustix::fs::mkdirat(&cur, seg, rustix::fs::Mode::from_raw_mode(0o755)) {
                         Ok(()) => {
-                            self.dirs.created(&path);
+                            if self.config.fsync {
+                                self.dirs.created(&path);
+                            }
                             created.push(CreatedDir {
                                 parent: rustix::io::dup(&cur).map_err(StoreError::from)?,
                                 name: seg.to_owned(),
@@ -260,11 +262,9 @@ impl Upload {
     /// taken and may not be replaced.
     fn publish(&self, name: &str) -> Result<()> {
         let replace = self.if_exists == IfExists::Replace;
-        let _guard = if replace || self.condition.is_some() {
-            Some(self.store.key_locks.lock(&self.key)?)
-        } else {
-            None
-        };
+        // Even a create-only publish: a conditional DELETE or replace that
+        // found no object must not see one appear before it acts.
+        let _guard = self.store.key_locks.lock(&self.key);
         if let Some(c) = &self.condition {
             c.check(self.store.current_meta(self.dir.as_fd(), name)?.as_ref())?;
         }
@@ -328,10 +328,12 @@ impl Store {
     /// directory someone else has meanwhile put something in stays.
     fn remove_created(&self, created: &[CreatedDir]) {
         for c in created.iter().rev() {
+            // Forgotten first: a record made by whoever creates it again
+            // after our rmdir must survive (see `durable.rs`).
+            self.dirs.removed(&c.path);
             if fsops::rmdir_at(c.parent.as_fd(), &c.name).is_err() {
                 return;
             }
-            self.dirs.removed(&c.path);
         }
     }
 }
@@ -357,5 +359,37 @@ impl Store {
             .fsync_seconds
             .observe(t.elapsed().as_secs_f64());
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use crate::store::testutil::temp_store;
+    use crate::store::{IfExists, Key, KeyLimits};
+
+    /// A conditional change that found no object holds the key's lock while
+    /// it acts: a create-only PUT must not publish in between.
+    #[test]
+    fn a_create_only_publish_waits_for_the_keys_lock() {
+        let (_t, store) = temp_store();
+        let key = Key::parse("a/k", KeyLimits::default()).unwrap();
+        let guard = store.key_locks.lock(&key);
+        let writer = {
+            let (store, key) = (store.clone(), key.clone());
+            std::thread::spawn(move || store.put_bytes(&key, b"x", vec![], IfExists::Compare, None))
+        };
+        // It must not appear while the lock is held (it would within
+        // microseconds if the publish did not take it).
+        let path = store.root_path().join("a/k");
+        let until = Instant::now() + Duration::from_millis(300);
+        while Instant::now() < until {
+            assert!(!path.exists(), "published while the key was locked");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        drop(guard);
+        assert!(writer.join().unwrap().is_ok());
+        assert!(path.exists());
     }
 }
