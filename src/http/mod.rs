@@ -9,12 +9,15 @@ mod conditional;
 mod digest_headers;
 mod error;
 mod forward;
+mod held_body;
 mod internal;
 mod listing;
 mod listing_format;
 mod object_get;
 mod object_put;
+mod overload;
 mod range;
+pub mod serve;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -26,6 +29,7 @@ use http::{HeaderValue, Method, header};
 
 pub use error::ApiError;
 pub use forward::Forwarder;
+pub use overload::Limiter;
 
 use crate::config::HttpConfig;
 use crate::metrics::{Metrics, method_label};
@@ -47,6 +51,8 @@ pub struct App {
     pub ready_checks: Arc<Vec<ReadyCheck>>,
     /// Read-only nodes: replication state (lag metrics, heartbeat).
     pub replica: Option<Arc<crate::replication::replica::Replica>>,
+    /// Requests and uploads in flight (`--max-requests`, `--max-uploads`).
+    pub limiter: Arc<Limiter>,
 }
 
 pub fn router(app: App) -> Router {
@@ -60,9 +66,15 @@ async fn handle(State(app): State<App>, req: Request) -> Response {
     // lagging replica's 503 on /.putfs/ready look like server errors.
     let internal = internal::is_internal(req.uri().path());
     let path = app.cfg.access_log.then(|| req.uri().path().to_owned());
-    let mut resp = route(&app, req)
-        .await
-        .unwrap_or_else(IntoResponse::into_response);
+    let (mut resp, slot) = match admit(&app, req.uri().path(), internal) {
+        Ok(slot) => {
+            let resp = route(&app, req)
+                .await
+                .unwrap_or_else(IntoResponse::into_response);
+            (resp, slot)
+        }
+        Err(e) => (e.into_response(), None),
+    };
     let status = resp.status();
     // An error answered before a request body was read: the rest of the body
     // may still be on the wire, so the connection cannot be reused.
@@ -87,7 +99,23 @@ async fn handle(State(app): State<App>, req: Request) -> Response {
             micros = elapsed.as_micros() as u64,
         );
     }
-    resp
+    match slot {
+        Some(slot) => held_body::hold(resp, slot),
+        None => resp,
+    }
+}
+
+/// A slot for the request, or the 503 that refuses it. `/.putfs/` has its
+/// own few slots, so health checks and scrapes are answered when the
+/// server is saturated; `live` needs none (it touches nothing).
+fn admit(app: &App, path: &str, internal: bool) -> Result<Option<overload::Slot>, ApiError> {
+    if !internal {
+        return app.limiter.request().map(Some);
+    }
+    if path == internal::LIVE {
+        return Ok(None);
+    }
+    app.limiter.internal().map(Some)
 }
 
 async fn route(app: &App, req: Request) -> Result<Response, ApiError> {
@@ -109,6 +137,7 @@ async fn route(app: &App, req: Request) -> Result<Response, ApiError> {
                     return forward_write(app, req).await;
                 }
                 if method == Method::PUT {
+                    let _upload = app.limiter.upload()?;
                     let (parts, body) = req.into_parts();
                     object_put::put(app, key, &parts.headers, body).await
                 } else {
@@ -137,6 +166,10 @@ async fn route(app: &App, req: Request) -> Result<Response, ApiError> {
 async fn forward_write(app: &App, req: Request) -> Result<Response, ApiError> {
     let Some(fwd) = &app.forward else {
         return Err(StoreError::ReadOnly.into());
+    };
+    let _upload = match *req.method() {
+        Method::PUT => Some(app.limiter.upload()?),
+        _ => None,
     };
     let (parts, body) = req.into_parts();
     let pq = parts
