@@ -5,6 +5,7 @@
 //! putfs's own, a path ending in `/` is a listing, anything else an object.
 
 mod auth;
+mod browser;
 mod conditional;
 mod digest_headers;
 mod error;
@@ -99,6 +100,7 @@ async fn handle(State(app): State<App>, req: Request) -> Response {
             micros = elapsed.as_micros() as u64,
         );
     }
+    browser::any(resp.headers_mut());
     match slot {
         Some(slot) => held_body::hold(resp, slot),
         None => resp,

@@ -322,6 +322,7 @@ async fn refuse(
         let mut resp = ApiError::Overloaded(OverloadLabel::Connections.as_str()).into_response();
         resp.headers_mut()
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        super::browser::any(resp.headers_mut());
         async move { Ok::<_, Infallible>(resp) }
     });
     let conn = builder.serve_connection(TokioIo::new(tcp), service);
