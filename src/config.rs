@@ -104,6 +104,32 @@ pub struct ServeArgs {
     #[arg(long, env = "PUTFS_SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
     pub shutdown_timeout: Duration,
 
+    /// Close a connection that has no request in progress for this long:
+    /// idle keep-alive, a client slow to send its request head, an idle
+    /// HTTP/2 connection.
+    #[arg(long, env = "PUTFS_IDLE_TIMEOUT", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub idle_timeout: Duration,
+
+    /// Most open client connections; beyond it a few more are accepted only
+    /// to be answered 503, the rest wait in the listen backlog.
+    #[arg(long, env = "PUTFS_MAX_CONNECTIONS", default_value_t = 1024)]
+    pub max_connections: usize,
+
+    /// Most requests in flight (uploads included, /.putfs/ endpoints not);
+    /// beyond it 503 with Retry-After.
+    #[arg(long, env = "PUTFS_MAX_REQUESTS", default_value_t = 256)]
+    pub max_requests: usize,
+
+    /// Most PUT bodies being received at once; beyond it 503 with
+    /// Retry-After, before the body is read.
+    #[arg(long, env = "PUTFS_MAX_UPLOADS", default_value_t = 64)]
+    pub max_uploads: usize,
+
+    /// Threads for blocking file I/O; must exceed --max-requests (an upload
+    /// holds one for its whole body).
+    #[arg(long, env = "PUTFS_BLOCKING_THREADS", default_value_t = 512)]
+    pub blocking_threads: usize,
+
     /// Primary: write the heartbeat (`.putfs/heartbeat`) this often; 0s
     /// turns it off. Replicas derive their lag from it.
     #[arg(long, env = "PUTFS_HEARTBEAT_INTERVAL", default_value = "5s", value_parser = humantime::parse_duration)]
@@ -169,6 +195,16 @@ pub struct ReplicationConfig {
     pub node_name: Option<String>,
 }
 
+/// Bounds on connections, requests and threads (see `crate::limits`).
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_connections: usize,
+    pub max_requests: usize,
+    pub max_uploads: usize,
+    pub blocking_threads: usize,
+    pub idle_timeout: Duration,
+}
+
 /// The resolved configuration of `putfs serve`.
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
@@ -176,6 +212,7 @@ pub struct ServeConfig {
     pub listen: SocketAddr,
     pub store: StoreConfig,
     pub http: HttpConfig,
+    pub limits: Limits,
     pub shutdown_timeout: Duration,
     pub log: String,
 }
@@ -234,6 +271,14 @@ impl ServeArgs {
         if self.heartbeat_poll.is_zero() {
             return Err("--heartbeat-poll must be more than 0s".into());
         }
+        let limits = Limits {
+            max_connections: self.max_connections,
+            max_requests: self.max_requests,
+            max_uploads: self.max_uploads,
+            blocking_threads: self.blocking_threads,
+            idle_timeout: self.idle_timeout,
+        };
+        crate::limits::check(&limits)?;
         Ok(ServeConfig {
             replication: ReplicationConfig {
                 heartbeat_interval: (!self.heartbeat_interval.is_zero())
@@ -262,6 +307,7 @@ impl ServeArgs {
                 access_log: self.access_log,
                 forward_writes_to: self.forward_writes_to,
             },
+            limits,
             shutdown_timeout: self.shutdown_timeout,
             log: self.log,
         })

@@ -19,6 +19,32 @@ pub struct Metrics {
     total_bytes: IntGauge,
     free_inodes: IntGauge,
     pub read_only: IntGauge,
+    /// Requests and connections answered 503 because a limit was reached.
+    pub overload_rejections: IntCounterVec,
+    pub connections_open: IntGauge,
+    pub requests_in_flight: IntGauge,
+    pub uploads_in_flight: IntGauge,
+}
+
+/// Which limit an overload rejection hit, as the `reason` label of
+/// `putfs_overload_rejections_total`.
+#[derive(Debug, Clone, Copy)]
+pub enum OverloadLabel {
+    Connections,
+    Requests,
+    Uploads,
+    Internal,
+}
+
+impl OverloadLabel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OverloadLabel::Connections => "connections",
+            OverloadLabel::Requests => "requests",
+            OverloadLabel::Uploads => "uploads",
+            OverloadLabel::Internal => "internal",
+        }
+    }
 }
 
 /// PUT outcomes, as the `outcome` label of `putfs_put_outcomes_total`.
@@ -144,6 +170,37 @@ impl Metrics {
             "Free inodes on the data root",
         );
         let read_only = gauge("putfs_read_only", "1 when this node refuses writes");
+        let overload_rejections = reg(
+            &r,
+            IntCounterVec::new(
+                Opts::new(
+                    "putfs_overload_rejections_total",
+                    "Connections and requests answered 503 because a limit was reached, by limit",
+                ),
+                &["reason"],
+            )
+            .expect("valid"),
+        );
+        for o in [
+            OverloadLabel::Connections,
+            OverloadLabel::Requests,
+            OverloadLabel::Uploads,
+            OverloadLabel::Internal,
+        ] {
+            overload_rejections.with_label_values(&[o.as_str()]);
+        }
+        let connections_open = gauge(
+            "putfs_http_connections_open",
+            "Client connections being served (--max-connections)",
+        );
+        let requests_in_flight = gauge(
+            "putfs_http_requests_in_flight",
+            "Requests in flight, uploads included (--max-requests)",
+        );
+        let uploads_in_flight = gauge(
+            "putfs_uploads_in_flight",
+            "PUT bodies being received (--max-uploads)",
+        );
         let build = reg(
             &r,
             IntGaugeVec::new(
@@ -165,6 +222,10 @@ impl Metrics {
             total_bytes,
             free_inodes,
             read_only,
+            overload_rejections,
+            connections_open,
+            requests_in_flight,
+            uploads_in_flight,
         }
     }
 
@@ -175,6 +236,12 @@ impl Metrics {
 
     pub fn put_outcome(&self, o: PutOutcomeLabel) {
         self.put_outcomes.with_label_values(&[o.as_str()]).inc();
+    }
+
+    pub fn overload(&self, o: OverloadLabel) {
+        self.overload_rejections
+            .with_label_values(&[o.as_str()])
+            .inc();
     }
 
     /// Record a finished request.

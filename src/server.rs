@@ -7,7 +7,8 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{ServeArgs, ServeConfig};
-use crate::http::{self, App, Forwarder};
+use crate::http::{self, App, Forwarder, Limiter};
+use crate::limits;
 use crate::metrics::Metrics;
 use crate::replication::replica::Replica;
 use crate::replication::{self, writer};
@@ -21,8 +22,18 @@ const RUNTIME_DRAIN: Duration = Duration::from_secs(10);
 pub fn main(args: ServeArgs) -> Result<(), String> {
     let cfg = args.resolve()?;
     crate::logging::init(&cfg.log)?;
+    let open_files = limits::raise_open_files();
+    let max_depth = cfg.store.limits.max_depth;
+    let budget = limits::FdBudget::new(&cfg.limits, max_depth);
+    budget.fits(&cfg.limits, max_depth, open_files)?;
+    tracing::debug!(
+        open_files,
+        needed = budget.total(),
+        "open-file limit covers the configured limits"
+    );
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .max_blocking_threads(cfg.limits.blocking_threads)
         .build()
         .map_err(|e| format!("starting the runtime: {e}"))?;
     let result = runtime.block_on(serve(cfg));
@@ -61,13 +72,19 @@ async fn serve(cfg: ServeConfig) -> Result<(), String> {
         let r = r.clone();
         ready_checks.push(Arc::new(move || r.check_ready()));
     }
+    let limiter = Arc::new(Limiter::new(
+        cfg.limits.max_requests,
+        cfg.limits.max_uploads,
+        metrics.clone(),
+    ));
     let app = App {
         store,
         cfg: Arc::new(cfg.http.clone()),
-        metrics,
+        metrics: metrics.clone(),
         forward,
         ready_checks: Arc::new(ready_checks),
         replica,
+        limiter,
     };
 
     let listener = TcpListener::bind(cfg.listen)
@@ -82,14 +99,19 @@ async fn serve(cfg: ServeConfig) -> Result<(), String> {
 
     let stop = CancellationToken::new();
     tokio::spawn(signals(stop.clone()));
-    let server = axum::serve(listener, http::router(app))
-        .with_graceful_shutdown(stop.clone().cancelled_owned());
+    let server = http::serve::serve(
+        listener,
+        http::router(app),
+        &cfg.limits,
+        metrics,
+        stop.clone(),
+    );
     let deadline = async {
         stop.cancelled().await;
         tokio::time::sleep(cfg.shutdown_timeout).await;
     };
     tokio::select! {
-        r = server => r.map_err(|e| format!("serving: {e}"))?,
+        _ = server => {}
         _ = deadline => tracing::warn!(
             timeout = ?cfg.shutdown_timeout,
             "requests still in flight at the shutdown deadline; aborting them"

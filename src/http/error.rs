@@ -5,6 +5,9 @@ use http::{HeaderValue, StatusCode, header};
 
 use crate::store::StoreError;
 
+/// Seconds an overloaded server asks clients to wait before retrying.
+const RETRY_AFTER_SECS: &str = "1";
+
 /// Everything a request can fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -28,6 +31,10 @@ pub enum ApiError {
     NotFound(String),
     #[error("the primary could not be reached: {0}")]
     BadGateway(String),
+    /// A limit (`--max-connections`, `--max-requests`, `--max-uploads`) is
+    /// reached; the label names which.
+    #[error("overloaded (too many {0} in flight); retry later")]
+    Overloaded(&'static str),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -45,6 +52,7 @@ impl ApiError {
             ApiError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::BadGateway(_) => StatusCode::BAD_GATEWAY,
+            ApiError::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -92,6 +100,12 @@ impl IntoResponse for ApiError {
             ApiError::Unauthorized => {
                 h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
+            ApiError::Overloaded(_) => {
+                h.insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from_static(RETRY_AFTER_SECS),
+                );
+            }
             ApiError::RangeNotSatisfiable(size) => {
                 if let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}")) {
                     h.insert(header::CONTENT_RANGE, v);
@@ -121,5 +135,8 @@ mod tests {
         assert_eq!(ApiError::from(denied).status(), 500);
         let r = ApiError::MethodNotAllowed("QUERY").into_response();
         assert_eq!(r.headers()[header::ALLOW], "QUERY");
+        let r = ApiError::Overloaded("uploads").into_response();
+        assert_eq!(r.status(), 503);
+        assert_eq!(r.headers()[header::RETRY_AFTER], RETRY_AFTER_SECS);
     }
 }

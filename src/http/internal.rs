@@ -9,6 +9,7 @@ use super::error::ApiError;
 use crate::replication::heartbeat;
 
 pub const PREFIX: &str = "/.putfs/";
+pub const LIVE: &str = "/.putfs/live";
 
 pub fn is_internal(path: &str) -> bool {
     path.starts_with(PREFIX) || path == "/.putfs"

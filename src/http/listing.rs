@@ -181,23 +181,20 @@ pub async fn get(
     let listing = open(app, prefix.clone())
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no such prefix: /{}", prefix.as_str())))?;
-    if method == Method::HEAD {
+    let mut resp = if method == Method::HEAD {
         let mut resp = Response::new(Body::empty());
         resp.headers_mut().insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static(format.content_type(false)),
         );
-        return Ok(resp);
+        resp
+    } else {
+        stream(app, Some(listing), &prefix, opts, filter, format, false)
+    };
+    if format == Format::Html {
+        super::browser::listing_page(resp.headers_mut());
     }
-    Ok(stream(
-        app,
-        Some(listing),
-        &prefix,
-        opts,
-        filter,
-        format,
-        false,
-    ))
+    Ok(resp)
 }
 
 fn flag(v: &str) -> Result<bool, ApiError> {

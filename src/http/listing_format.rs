@@ -161,4 +161,30 @@ mod tests {
         assert!(page.contains("<a href=\"sub/\">sub/</a>"));
         assert!(page.contains("<a href=\"../\">"));
     }
+
+    #[test]
+    fn html_hostile_names_stay_text() {
+        let hostile = Entry {
+            rel: "\"><script>alert('&amp;')</script>",
+            is_dir: false,
+            size: 1,
+            mtime_ns: 0,
+        };
+        let mut out = Vec::new();
+        Format::Html.begin(&mut out, "<script>p/");
+        Format::Html.entry(&mut out, &hostile, true);
+        let page = String::from_utf8(out).unwrap();
+        assert!(!page.contains("<script"), "{page}");
+        assert!(
+            page.contains("<title>Index of /&lt;script&gt;p/</title>"),
+            "{page}"
+        );
+        assert!(
+            page.contains(
+                "<a href=\"%22%3E%3Cscript%3Ealert%28%27%26amp%3B%27%29%3C/script%3E\">\
+                 \"&gt;&lt;script&gt;alert('&amp;amp;')&lt;/script&gt;</a>"
+            ),
+            "{page}"
+        );
+    }
 }

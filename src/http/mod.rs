@@ -5,16 +5,20 @@
 //! putfs's own, a path ending in `/` is a listing, anything else an object.
 
 mod auth;
+mod browser;
 mod conditional;
 mod digest_headers;
 mod error;
 mod forward;
+mod held_body;
 mod internal;
 mod listing;
 mod listing_format;
 mod object_get;
 mod object_put;
+mod overload;
 mod range;
+pub mod serve;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -26,6 +30,7 @@ use http::{HeaderValue, Method, header};
 
 pub use error::ApiError;
 pub use forward::Forwarder;
+pub use overload::Limiter;
 
 use crate::config::HttpConfig;
 use crate::metrics::{Metrics, method_label};
@@ -47,6 +52,8 @@ pub struct App {
     pub ready_checks: Arc<Vec<ReadyCheck>>,
     /// Read-only nodes: replication state (lag metrics, heartbeat).
     pub replica: Option<Arc<crate::replication::replica::Replica>>,
+    /// Requests and uploads in flight (`--max-requests`, `--max-uploads`).
+    pub limiter: Arc<Limiter>,
 }
 
 pub fn router(app: App) -> Router {
@@ -60,15 +67,19 @@ async fn handle(State(app): State<App>, req: Request) -> Response {
     // lagging replica's 503 on /.putfs/ready look like server errors.
     let internal = internal::is_internal(req.uri().path());
     let uri = req.uri().clone();
-    let mut resp = match route(&app, req).await {
-        Ok(resp) => resp,
-        Err(e) => {
-            if e.status().is_server_error() {
-                let path = uri.path();
-                tracing::error!(method = %method, path, error = %e, "request failed");
+    let (mut resp, slot) = match admit(&app, uri.path(), internal) {
+        Ok(slot) => match route(&app, req).await {
+            Ok(resp) => (resp, slot),
+            Err(e) => {
+                // Overload is counted in its own metric, not logged per request.
+                if e.status().is_server_error() && !matches!(e, ApiError::Overloaded(_)) {
+                    let path = uri.path();
+                    tracing::error!(method = %method, path, error = %e, "request failed");
+                }
+                (e.into_response(), slot)
             }
-            e.into_response()
-        }
+        },
+        Err(e) => (e.into_response(), None),
     };
     let status = resp.status();
     // An error answered before a request body was read: the rest of the body
@@ -95,7 +106,24 @@ async fn handle(State(app): State<App>, req: Request) -> Response {
             micros = elapsed.as_micros() as u64,
         );
     }
-    resp
+    browser::any(resp.headers_mut());
+    match slot {
+        Some(slot) => held_body::hold(resp, slot),
+        None => resp,
+    }
+}
+
+/// A slot for the request, or the 503 that refuses it. `/.putfs/` has its
+/// own few slots, so health checks and scrapes are answered when the
+/// server is saturated; `live` needs none (it touches nothing).
+fn admit(app: &App, path: &str, internal: bool) -> Result<Option<overload::Slot>, ApiError> {
+    if !internal {
+        return app.limiter.request().map(Some);
+    }
+    if path == internal::LIVE {
+        return Ok(None);
+    }
+    app.limiter.internal().map(Some)
 }
 
 async fn route(app: &App, req: Request) -> Result<Response, ApiError> {
@@ -117,6 +145,7 @@ async fn route(app: &App, req: Request) -> Result<Response, ApiError> {
                     return forward_write(app, req).await;
                 }
                 if method == Method::PUT {
+                    let _upload = app.limiter.upload()?;
                     let (parts, body) = req.into_parts();
                     object_put::put(app, key, &parts.headers, body).await
                 } else {
@@ -145,6 +174,10 @@ async fn route(app: &App, req: Request) -> Result<Response, ApiError> {
 async fn forward_write(app: &App, req: Request) -> Result<Response, ApiError> {
     let Some(fwd) = &app.forward else {
         return Err(StoreError::ReadOnly.into());
+    };
+    let _upload = match *req.method() {
+        Method::PUT => Some(app.limiter.upload()?),
+        _ => None,
     };
     let (parts, body) = req.into_parts();
     let pq = parts

@@ -61,6 +61,7 @@ pub async fn get(
         .headers_mut()
         .ok_or_else(|| ApiError::Internal("response builder".into()))?;
     validators(h, &meta, &etag_text);
+    super::browser::object(h, content_type);
 
     match conditional::evaluate(headers, &etag, meta.modified()) {
         Precondition::Proceed => {}

@@ -607,6 +607,72 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
+/// One request on a connection that stays open (no `Connection: close`):
+/// writes the head and body, reads exactly one response (Content-Length
+/// framed, or none for HEAD/204/304). `None` if the connection closed or
+/// timed out before a whole response arrived.
+pub fn keep_alive_request(
+    stream: &mut TcpStream,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Option<RawResponse> {
+    let mut head = format!("{method} {target} HTTP/1.1\r\nHost: 127.0.0.1\r\n");
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if !body.is_empty() || method == "PUT" {
+        head.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).ok()?;
+    stream.write_all(body).ok()?;
+    let (status, headers) = loop {
+        let (status, headers) = read_head(stream)?;
+        if !(100..200).contains(&status) {
+            break (status, headers);
+        }
+    };
+    let len = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.parse::<usize>().ok())
+        .unwrap_or(0);
+    let mut body = vec![0u8; if method == "HEAD" { 0 } else { len }];
+    stream.read_exact(&mut body).ok()?;
+    Some(RawResponse {
+        status,
+        headers,
+        body,
+        complete: true,
+    })
+}
+
+/// Waits up to `within` for the peer to close the connection (a read
+/// returning 0, or a reset), discarding anything it sends first. Returns
+/// how long that took, or `None` if the connection was still open.
+pub fn wait_closed(stream: &mut TcpStream, within: Duration) -> Option<Duration> {
+    let started = Instant::now();
+    let deadline = started + within;
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        let left = deadline.checked_duration_since(Instant::now())?;
+        stream
+            .set_read_timeout(Some(left.max(Duration::from_millis(1))))
+            .unwrap();
+        match stream.read(&mut buf) {
+            Ok(0) => return Some(started.elapsed()),
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                return None;
+            }
+            Err(_) => return Some(started.elapsed()),
+        }
+    }
+}
+
 /// Sends a request head and a body produced by `write_body` on one thread
 /// while another reads the answer, so an answer sent before the body is
 /// taken (507, 408, 422…) is read before a reset can discard it.
