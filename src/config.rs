@@ -32,7 +32,8 @@ pub struct ServeArgs {
     pub root: PathBuf,
 
     /// Address to listen on; port 0 picks a free port. The bound address is
-    /// printed as `putfs listening on http://ADDR` once ready.
+    /// printed as `putfs listening on http://ADDR` once ready. Ignored when
+    /// a service manager passes a listening socket (LISTEN_FDS).
     #[arg(long, env = "PUTFS_LISTEN", default_value = "127.0.0.1:8000")]
     pub listen: SocketAddr,
 

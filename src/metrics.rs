@@ -19,6 +19,9 @@ pub struct Metrics {
     total_bytes: IntGauge,
     free_inodes: IntGauge,
     pub read_only: IntGauge,
+    /// 1 when the listening socket came from the service manager (socket
+    /// activation), so a restart or promotion never refuses a connection.
+    pub listener_inherited: IntGauge,
     /// Requests and connections answered 503 because a limit was reached.
     pub overload_rejections: IntCounterVec,
     pub connections_open: IntGauge,
@@ -170,6 +173,10 @@ impl Metrics {
             "Free inodes on the data root",
         );
         let read_only = gauge("putfs_read_only", "1 when this node refuses writes");
+        let listener_inherited = gauge(
+            "putfs_listener_inherited",
+            "1 when the listening socket was inherited from the service manager (LISTEN_FDS)",
+        );
         let overload_rejections = reg(
             &r,
             IntCounterVec::new(
@@ -222,6 +229,7 @@ impl Metrics {
             total_bytes,
             free_inodes,
             read_only,
+            listener_inherited,
             overload_rejections,
             connections_open,
             requests_in_flight,

@@ -87,12 +87,19 @@ async fn serve(cfg: ServeConfig) -> Result<(), String> {
         limiter,
     };
 
-    let listener = TcpListener::bind(cfg.listen)
-        .await
-        .map_err(|e| format!("binding {}: {e}", cfg.listen))?;
+    let (listener, inherited) = listener(cfg.listen).await?;
     let addr = listener
         .local_addr()
         .map_err(|e| format!("reading the bound address: {e}"))?;
+    metrics.listener_inherited.set(i64::from(inherited));
+    if inherited {
+        tracing::info!(
+            %addr,
+            "serving on the listening socket the service manager passed (LISTEN_FDS): \
+             connections wait in its queue across restarts and promotions, none is refused; \
+             --listen is not used"
+        );
+    }
     tracing::info!(%addr, root = %root.display(), read_only = cfg.store.read_only, "serving");
     // The one line tests and scripts wait for.
     println!("putfs listening on http://{addr}");
@@ -119,6 +126,31 @@ async fn serve(cfg: ServeConfig) -> Result<(), String> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The listening socket: the one a service manager passed (systemd socket
+/// activation: `LISTEN_FDS`/`LISTEN_PID`, fd 3), which outlives this
+/// process, so the next one (a restart, or a replica's promotion to
+/// primary) takes over the same queue of connections; else a new one bound
+/// to `--listen`. `true` when inherited.
+async fn listener(listen: std::net::SocketAddr) -> Result<(TcpListener, bool), String> {
+    let mut fds = listenfd::ListenFd::from_env();
+    if fds.len() > 0 {
+        let std_listener = fds
+            .take_tcp_listener(0)
+            .map_err(|e| format!("the socket passed in LISTEN_FDS is not usable: {e}"))?
+            .ok_or("LISTEN_FDS passes no TCP listening socket as its first descriptor")?;
+        std_listener
+            .set_nonblocking(true)
+            .map_err(|e| format!("the socket passed in LISTEN_FDS: {e}"))?;
+        let l = TcpListener::from_std(std_listener)
+            .map_err(|e| format!("the socket passed in LISTEN_FDS: {e}"))?;
+        return Ok((l, true));
+    }
+    let l = TcpListener::bind(listen)
+        .await
+        .map_err(|e| format!("binding {listen}: {e}"))?;
+    Ok((l, false))
 }
 
 /// The primary writes heartbeats; a read-only node follows the replicated

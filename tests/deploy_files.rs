@@ -502,6 +502,7 @@ fn installed_units(dir: &Path, primary_root: &Path, replica_root: &Path) -> Vec<
     let script = repo().join("scripts/replicate-rsync");
     let mut out = Vec::new();
     for name in [
+        "putfs.socket",
         "putfs-primary.service",
         "putfs-replica.service",
         "putfs-replicate-rsync.service",
@@ -600,6 +601,11 @@ fn systemd_units_are_sound_and_their_exec_start_lines_run() {
                     &replica_root
                 }))
         );
+        // Both serve the socket systemd holds, so a promotion or restart
+        // never leaves the port without a listener (tests/promotion.rs).
+        u.expect("Service", "Sockets", "putfs.socket");
+        assert!(u.words("Unit", "Requires").contains("putfs.socket"));
+        assert!(u.words("Unit", "After").contains("putfs.socket"));
         let other = if name.contains("primary") {
             "putfs-replica.service"
         } else {
@@ -623,6 +629,18 @@ fn systemd_units_are_sound_and_their_exec_start_lines_run() {
         assert_eq!(u.one("Service", "CapabilityBoundingSet"), "");
         assert_eq!(u.one("Install", "WantedBy"), "multi-user.target");
     }
+    // The socket: traffic with no server running starts the read-only one,
+    // and the primary is ordered against the replica, so starting it stops
+    // the replica first.
+    let socket = &units["putfs.socket"];
+    socket.expect("Socket", "Service", "putfs-replica.service");
+    assert!(!socket.one("Socket", "ListenStream").is_empty());
+    socket.expect("Install", "WantedBy", "sockets.target");
+    assert!(
+        units["putfs-primary.service"]
+            .words("Unit", "After")
+            .contains("putfs-replica.service")
+    );
     let primary = &units["putfs-primary.service"];
     assert!(
         primary

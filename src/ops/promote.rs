@@ -22,7 +22,8 @@ pub struct PromoteArgs {
     #[arg(long)]
     pub shared_snapshot: Option<String>,
     /// Command that restarts putfs on this node as the primary, e.g.
-    /// "systemctl start putfs-primary" (run after the dataset is writable).
+    /// "systemctl start putfs-primary" (run after the dataset is writable;
+    /// with the shipped units the port stays open across it, putfs.socket).
     #[arg(long)]
     pub restart_cmd: Option<String>,
     /// This node's address as the load balancers know it (for the printed
@@ -105,7 +106,9 @@ pub fn run(args: PromoteArgs) -> Result<(), OpsError> {
     eprintln!("promoted; recorded in {}", state_path.display());
     if args.restart_cmd.is_none() {
         eprintln!(
-            "next: restart putfs here without --read-only (e.g. systemctl stop putfs-replica; systemctl start putfs-primary)"
+            "next: replace the read-only putfs here with a writable one: `systemctl start \
+             putfs-primary` (it stops putfs-replica first; putfs.socket keeps the port open \
+             meanwhile, so no read fails)"
         );
     }
     eprintln!("then point writes at this node:");

@@ -42,6 +42,9 @@ pub struct Server {
     args: Vec<String>,
     env: Vec<(String, String)>,
     log: Arc<Mutex<String>>,
+    /// A listening socket handed to the child as a service manager would
+    /// (fd 3, `LISTEN_FDS=1`, `LISTEN_PID`), instead of `--listen`.
+    inherit: Option<std::os::fd::RawFd>,
 }
 
 impl Server {
@@ -64,6 +67,7 @@ impl Server {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             log: Arc::new(Mutex::new(String::new())),
+            inherit: None,
         };
         server.spawn();
         server
@@ -80,6 +84,7 @@ impl Server {
             args: args.iter().map(|s| s.to_string()).collect(),
             env: Vec::new(),
             log: Arc::new(Mutex::new(String::new())),
+            inherit: None,
         };
         server.try_spawn().map(|()| server)
     }
@@ -90,8 +95,56 @@ impl Server {
         }
     }
 
+    /// As [`Server::start`], serving on `socket` as systemd socket
+    /// activation passes it: the socket outlives the process, so the next
+    /// server started on it takes over its queue of connections.
+    pub fn start_on_socket(root: &Path, args: &[&str], socket: &std::net::TcpListener) -> Server {
+        use std::os::fd::AsRawFd;
+        let mut server = Server {
+            child: None,
+            addr: socket.local_addr().unwrap(),
+            root: root.to_path_buf(),
+            args: args.iter().map(|s| s.to_string()).collect(),
+            env: Vec::new(),
+            log: Arc::new(Mutex::new(String::new())),
+            inherit: Some(socket.as_raw_fd()),
+        };
+        server.spawn();
+        server
+    }
+
     fn try_spawn(&mut self) -> Result<(), String> {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_putfs"));
+        let mut cmd = match self.inherit {
+            None => Command::new(env!("CARGO_BIN_EXE_putfs")),
+            Some(fd) => {
+                use std::os::unix::process::CommandExt;
+                // `$$` is the shell's pid, which `exec` hands to putfs: the
+                // LISTEN_PID a service manager would set.
+                let mut c = Command::new("sh");
+                c.args([
+                    "-c",
+                    "LISTEN_PID=$$ LISTEN_FDS=1 exec \"$0\" \"$@\"",
+                    env!("CARGO_BIN_EXE_putfs"),
+                ]);
+                // SAFETY: dup2 and fcntl are async-signal-safe. The socket
+                // must be fd 3 without FD_CLOEXEC to survive both execs
+                // (dup2 onto itself would leave the flag set).
+                unsafe {
+                    c.pre_exec(move || {
+                        let r = if fd == 3 {
+                            libc::fcntl(3, libc::F_SETFD, 0)
+                        } else {
+                            libc::dup2(fd, 3)
+                        };
+                        if r < 0 {
+                            return Err(std::io::Error::last_os_error());
+                        }
+                        Ok(())
+                    });
+                }
+                c
+            }
+        };
         cmd.arg("serve")
             .arg("--root")
             .arg(&self.root)
