@@ -442,6 +442,11 @@ fn runbook_on_zfs_fuse() {
         );
     }
     assert!(root_b.join(&deleted_key).is_file(), "nothing deleted on B");
+    assert!(
+        rsync.err().contains(&deleted_key) && rsync.err().contains("--apply-deletes"),
+        "the delete A acknowledged is shown with the command that applies it\n{}",
+        rsync.describe()
+    );
 
     let http = putfs_ops([
         "transfer-gap",
@@ -735,7 +740,7 @@ fn runbook_on_zfs_fuse() {
     );
     eprintln!(
         "NOTE: {deleted_key} was deleted on A after @zrepl_2; B still has it (and now A \
-         again): a delete in the gap is not transferred, by design"
+         again): transfer-gap applies such deletes only with --apply-deletes"
     );
 
     let final_status = putfs_ops([

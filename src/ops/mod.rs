@@ -37,7 +37,8 @@ pub enum OpsCommand {
     Promote(promote::PromoteArgs),
     /// List objects written after a snapshot (and deletions, conflicts).
     FindGap(find_gap::FindGapArgs),
-    /// Copy the gap to the new primary without overwriting, and verify it.
+    /// Copy the gap to the new primary without replacing anything, make it
+    /// durable and verify it; show (or apply) the deletes made since.
     TransferGap(transfer::TransferArgs),
     /// Roll the old primary back to the shared snapshot (after transfer-gap).
     Rollback(rollback::RollbackArgs),

@@ -20,6 +20,8 @@ pub struct State {
     pub transfers: Vec<Transfer>,
     #[serde(default)]
     pub rollbacks: Vec<Rollback>,
+    #[serde(default)]
+    pub deletes: Vec<DeleteRun>,
 }
 
 /// `ops promote`: this node became the primary.
@@ -45,6 +47,27 @@ pub struct Transfer {
     pub verified: bool,
     pub conflicts: Vec<String>,
     pub at: String,
+}
+
+/// `ops transfer-gap --apply-deletes`: the deletes acknowledged on the old
+/// primary after the snapshot, as applied at the destination by one run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeleteRun {
+    pub snapshot: String,
+    pub destination: String,
+    /// Deleted by this run (the destination held the snapshot's bytes).
+    pub deleted: Vec<String>,
+    /// Not at the destination (deleted there, or by an earlier run).
+    pub absent: Vec<String>,
+    /// Left in place, and why (the destination holds other bytes).
+    pub kept: Vec<KeptDelete>,
+    pub at: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KeptDelete {
+    pub key: String,
+    pub reason: String,
 }
 
 /// `ops rollback`: done.

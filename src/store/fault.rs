@@ -9,7 +9,10 @@
 //! - `skip-parent-fsync`: never fsync the parent of a directory a PUT relies
 //!   on (objects in new directories are then not durable);
 //! - `skip-204-durable`: answer 204 for identical bytes without making the
-//!   existing object durable first.
+//!   existing object durable first;
+//! - `skip-transfer-fsync` (read by `putfs ops transfer-gap`, not the
+//!   server): record an rsync transfer as verified without fsyncing the
+//!   transferred objects and their directories.
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Faults {
@@ -28,6 +31,7 @@ impl Faults {
                 "skip-dir-fsync" => f.skip_dir_fsync = true,
                 "skip-parent-fsync" => f.skip_parent_fsync = true,
                 "skip-204-durable" => f.skip_204_durable = true,
+                "skip-transfer-fsync" => {}
                 other => tracing::error!(fault = other, "unknown PUTFS_FAULT ignored"),
             }
         }
@@ -41,4 +45,14 @@ impl Faults {
     pub fn from_env() -> Faults {
         Faults::default()
     }
+}
+
+/// Whether `name` is among the `PUTFS_FAULT` switches, for faults outside
+/// the store (`skip-transfer-fsync`). Always false without the feature.
+pub fn switched_on(name: &str) -> bool {
+    cfg!(feature = "fault-injection")
+        && std::env::var("PUTFS_FAULT")
+            .unwrap_or_default()
+            .split(',')
+            .any(|f| f.trim() == name)
 }

@@ -15,7 +15,8 @@ mod durable;
 mod error;
 mod existing;
 mod fault;
-mod fsops;
+/// Also the primitives `putfs ops` resolves paths with on a data root.
+pub(crate) mod fsops;
 mod internal;
 pub mod key;
 mod keylock;
@@ -38,6 +39,7 @@ use rustix::fs::{Access, AtFlags, StatVfsMountFlags};
 pub use condition::Condition;
 pub use digest::{Algo, Expected};
 pub use error::{Result, StoreError};
+pub use fault::switched_on as fault_switched_on;
 pub use fsops::system_time;
 pub use key::{
     Key, KeyError, KeyLimits, Prefix, RESERVED_PREFIX, TEMP_PREFIX, Target, addressable_name,

@@ -1,65 +1,76 @@
-//! Gap transfer to a putfs node over HTTP: every PUT carries the object's
-//! `Repr-Digest`, so the new primary checks every byte and answers an
-//! existing key before the body is sent (204 identical, 409 different).
-//! Afterwards each object is read back and compared.
+//! Gap transfer to a putfs node over HTTP, additive on every key.
+//!
+//! Every PUT carries `If-None-Match: *`: the node creates the key or
+//! answers 412, atomically, so nothing the node holds is ever replaced,
+//! whether the key is write-once or mutable there. A 412 is then settled
+//! by comparing: the node's SHA-256 differs → a conflict, reported; it is
+//! ours → the object is PUT once more with `If-Match` on that exact
+//! version, which the node answers only after making the object durable
+//! (it may have arrived by a replicator that never fsynced it), and which
+//! cannot replace anything but those same bytes. Every PUT also carries
+//! `Repr-Digest`, so the node checks every byte it stores. Afterwards each
+//! object is looked up again and its digest compared.
 
 use std::path::Path;
 use std::time::Duration;
 
-use base64::Engine;
 use futures_util::StreamExt;
-use sha2::{Digest, Sha256};
 
-use super::{Outcome, TransferArgs};
+use super::Outcome;
+use super::node::{self, Node};
 use crate::ops::context::Ctx;
 use crate::ops::error::OpsError;
 use crate::ops::gap::Change;
 use crate::ops::progress::Progress;
 
-const RETRIES: u32 = 4;
+/// Create, find, compare rounds before a key that keeps changing on the
+/// node is given up on.
+const ROUNDS: u32 = 5;
 
 enum Put {
     Copied,
     AlreadyThere,
-    Conflict,
+    Conflict(String),
+}
+
+/// What a PUT asks of the node's current object.
+enum Precondition<'a> {
+    /// There is none (`If-None-Match: *`).
+    Absent,
+    /// It is this version (`If-Match`).
+    Is(&'a str),
 }
 
 pub fn transfer(
     ctx: &Ctx,
     root: &Path,
     gap: &[&Change],
-    args: &TransferArgs,
+    node: &Node,
+    jobs: usize,
 ) -> Result<Outcome, OpsError> {
-    let base = args.to.trim_end_matches('/').to_owned();
-    for c in gap {
-        let line = format!("PUT {}", url(&base, &c.key));
-        if ctx.runner.dry_run() {
-            eprintln!("+ {line}    (dry run: not sent)");
+    if ctx.runner.dry_run() {
+        for c in gap {
+            eprintln!(
+                "+ PUT {} If-None-Match: *    (dry run: not sent)",
+                node.url(&c.key)
+            );
         }
-    }
-    if ctx.runner.dry_run() || gap.is_empty() {
         return Ok(Outcome::default());
     }
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| OpsError::Other(format!("starting the runtime: {e}")))?;
-    let client = reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(10))
-        .build()
-        .map_err(|e| OpsError::Other(format!("building the HTTP client: {e}")))?;
+    if gap.is_empty() {
+        return Ok(Outcome::default());
+    }
     let progress = Progress::counted(ctx.show_progress(), "transferring", gap.len() as u64);
-    let token = args.token.clone();
-    let results: Vec<Result<(String, Put), OpsError>> = rt.block_on(async {
+    let results: Vec<Result<(String, Put), OpsError>> = node.block_on(async {
         futures_util::stream::iter(gap.iter().map(|c| {
-            let (client, base, token, progress) = (&client, &base, &token, &progress);
+            let progress = &progress;
             async move {
-                let r = put_with_retries(client, base, token.as_deref(), root, c).await;
+                let r = put(node, root, c).await;
                 progress.tick();
                 r.map(|p| (c.key.clone(), p))
             }
         }))
-        .buffer_unordered(args.jobs.max(1))
+        .buffer_unordered(jobs.max(1))
         .collect()
         .await
     });
@@ -70,21 +81,22 @@ pub fn transfer(
         match r? {
             (_, Put::Copied) => outcome.copied += 1,
             (_, Put::AlreadyThere) => outcome.already_there += 1,
-            (key, Put::Conflict) => {
-                outcome.conflicts.push(format!(
-                    "{key} (a different object already exists at the destination)"
-                ));
+            (key, Put::Conflict(why)) => {
+                outcome.conflicts.push(format!("{key} ({why})"));
                 conflicted.insert(key);
             }
         }
     }
-    // Read everything back: the destination must hold exactly our bytes.
+    // Look again: the node must hold exactly our bytes.
     for c in gap.iter().filter(|c| !conflicted.contains(&c.key)) {
-        let got = rt.block_on(remote_sha256(&client, &base, token.as_deref(), &c.key))?;
-        if Some(&got) != c.sha256.as_ref() {
+        let now = node.block_on(node.current(&c.key))?;
+        let got = now.as_ref().map(|n| n.sha256.as_str());
+        if got != c.sha256.as_deref() {
             return Err(OpsError::Other(format!(
-                "verification failed: {} at {base} has sha256 {got}, expected {}",
+                "verification failed: {} at {} has sha256 {}, expected {}",
                 c.key,
+                node.base,
+                got.unwrap_or("(missing)"),
                 c.sha256.as_deref().unwrap_or("?")
             )));
         }
@@ -92,34 +104,64 @@ pub fn transfer(
     Ok(outcome)
 }
 
-/// The object's URL: every segment percent-encoded.
-fn url(base: &str, key: &str) -> String {
-    let path: Vec<String> = key
-        .split('/')
-        .map(|s| {
-            percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
-        })
-        .collect();
-    format!("{base}/{}", path.join("/"))
-}
-
-async fn put_with_retries(
-    client: &reqwest::Client,
-    base: &str,
-    token: Option<&str>,
-    root: &Path,
-    c: &Change,
-) -> Result<Put, OpsError> {
-    let sha = c
+/// Create the key on the node, or settle what is already there.
+async fn put(node: &Node, root: &Path, c: &Change) -> Result<Put, OpsError> {
+    let ours = c
         .sha256
         .as_deref()
-        .and_then(|h| hex::decode(h).ok())
         .ok_or_else(|| OpsError::Other(format!("no digest for {}", c.key)))?;
-    let digest = format!(
-        "sha-256=:{}:",
-        base64::engine::general_purpose::STANDARD.encode(&sha)
-    );
-    let target = url(base, &c.key);
+    for _ in 0..ROUNDS {
+        match put_file(node, root, c, Precondition::Absent).await? {
+            Sent::Stored => return Ok(Put::Copied),
+            Sent::Conflict(why) => return Ok(Put::Conflict(why)),
+            Sent::PreconditionFailed => {}
+        }
+        // The key exists on the node: which bytes?
+        let Some(current) = node.current(&c.key).await? else {
+            continue; // deleted meanwhile: create it again
+        };
+        if current.sha256 != ours {
+            return Ok(Put::Conflict(format!(
+                "the destination holds other bytes, sha256 {}; not replaced",
+                current.sha256
+            )));
+        }
+        match put_file(node, root, c, Precondition::Is(&current.etag)).await? {
+            Sent::Stored => return Ok(Put::AlreadyThere),
+            Sent::Conflict(why) => return Ok(Put::Conflict(why)),
+            Sent::PreconditionFailed => {} // changed meanwhile: look again
+        }
+    }
+    Err(OpsError::Other(format!(
+        "{} kept changing on {} while it was transferred ({ROUNDS} rounds); rerun",
+        c.key, node.base
+    )))
+}
+
+enum Sent {
+    /// 201, or 204 (the node holds these bytes, durably).
+    Stored,
+    /// 412.
+    PreconditionFailed,
+    /// 409: a write-once key with other bytes, or a directory or a file in
+    /// the way.
+    Conflict(String),
+}
+
+/// One PUT of the gap file, with its digest and `pre`; retried on
+/// transport errors and 5xx.
+async fn put_file(
+    node: &Node,
+    root: &Path,
+    c: &Change,
+    pre: Precondition<'_>,
+) -> Result<Sent, OpsError> {
+    let digest = c
+        .sha256
+        .as_deref()
+        .and_then(node::repr_digest)
+        .ok_or_else(|| OpsError::Other(format!("no digest for {}", c.key)))?;
+    let target = node.url(&c.key);
     let mut attempt = 0;
     loop {
         attempt += 1;
@@ -132,77 +174,40 @@ async fn put_with_retries(
             .map_err(OpsError::io(format!("reading {}", c.key)))?
             .len();
         let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::new(file));
-        let mut req = client
-            .put(&target)
+        let req = node
+            .request(reqwest::Method::PUT, &c.key)
             .header("repr-digest", &digest)
             .header("content-length", len)
             .body(body);
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        let retry = match req.send().await {
+        let req = match pre {
+            Precondition::Absent => req.header("if-none-match", "*"),
+            Precondition::Is(etag) => req.header("if-match", etag),
+        };
+        let why = match req.send().await {
             Ok(resp) => match resp.status().as_u16() {
-                201 => return Ok(Put::Copied),
-                204 => return Ok(Put::AlreadyThere),
-                409 => return Ok(Put::Conflict),
-                s if s >= 500 => format!("HTTP {s}"),
-                s => {
+                201 | 204 => return Ok(Sent::Stored),
+                412 => return Ok(Sent::PreconditionFailed),
+                409 => {
                     let text = resp.text().await.unwrap_or_default();
-                    return Err(OpsError::Other(format!(
-                        "PUT {target}: HTTP {s}: {}",
+                    return Ok(Sent::Conflict(format!(
+                        "the destination refused it: {}",
                         text.trim()
                     )));
+                }
+                s if s >= 500 && s != 507 => format!("HTTP {s}"),
+                s => {
+                    let text = resp.text().await.unwrap_or_default();
+                    return Err(node::unexpected(&format!("PUT {target}"), s, text));
                 }
             },
             Err(e) => e.to_string(),
         };
-        if attempt > RETRIES {
+        if attempt > node::RETRIES {
             return Err(OpsError::Other(format!(
-                "PUT {target} failed {attempt} times, last: {retry}"
+                "PUT {target} failed {attempt} times, last: {why}"
             )));
         }
-        eprintln!("PUT {target}: {retry}; retrying");
+        eprintln!("PUT {target}: {why}; retrying");
         tokio::time::sleep(Duration::from_millis(200 * 2u64.pow(attempt))).await;
     }
-}
-
-/// The SHA-256 of the object at the destination: from `Repr-Digest` when
-/// the node knows it, else by reading the object.
-async fn remote_sha256(
-    client: &reqwest::Client,
-    base: &str,
-    token: Option<&str>,
-    key: &str,
-) -> Result<String, OpsError> {
-    let target = url(base, key);
-    let mut req = client.get(&target);
-    if let Some(t) = token {
-        req = req.bearer_auth(t);
-    }
-    let resp = req
-        .send()
-        .await
-        .map_err(|e| OpsError::Other(format!("GET {target}: {e}")))?;
-    if !resp.status().is_success() {
-        return Err(OpsError::Other(format!(
-            "verifying: GET {target}: HTTP {}",
-            resp.status()
-        )));
-    }
-    if let Some(d) = resp
-        .headers()
-        .get("repr-digest")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("sha-256=:"))
-        .and_then(|v| v.strip_suffix(':'))
-        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
-    {
-        return Ok(hex::encode(d));
-    }
-    let mut h = Sha256::new();
-    let mut stream = resp.bytes_stream();
-    while let Some(chunk) = stream.next().await {
-        h.update(&chunk.map_err(|e| OpsError::Other(format!("GET {target}: {e}")))?);
-    }
-    Ok(hex::encode(h.finalize()))
 }

@@ -1,9 +1,27 @@
 //! `putfs ops transfer-gap`: copy the gap to the new primary without ever
-//! overwriting anything there, check every object arrived with the same
-//! SHA-256, and record the verified transfer for `rollback`.
+//! replacing anything there, make it durable there, check that every object
+//! arrived with the same SHA-256, and record the verified transfer for
+//! `rollback`. Then show the deletes the old primary acknowledged after the
+//! snapshot, with the command that applies them, or apply them when asked.
+//!
+//! - `node.rs`, `http.rs`: a putfs node (`--to http://…`), keys created
+//!   with `If-None-Match: *`;
+//! - `rsync.rs`, `target.rs`, `publish.rs`, `durable.rs`: a data root
+//!   reached as a directory, staged by rsync under its `.putfs/`, published
+//!   without replacing, fsynced file by file and directory by directory;
+//! - `deletes/`: the acknowledged deletes;
+//! - `command.rs`: the command line that applies them.
 
+mod command;
+mod deletes;
+mod durable;
 mod http;
+mod node;
+mod publish;
 mod rsync;
+mod target;
+
+use std::path::PathBuf;
 
 use clap::Args;
 
@@ -11,16 +29,25 @@ use super::context::{CommonArgs, Ctx, LiveArgs, SnapshotArgs};
 use super::error::OpsError;
 use super::find_gap::{self, GapReport};
 use super::gap::{Change, Kind};
-use super::state::{self, Transfer};
+use super::state::{self, DeleteRun, Transfer};
+use deletes::Backend;
 
 /// Copy the gap files to the new primary (purely additive), verify them
 /// there, and record the result so `rollback` knows it is safe.
 ///
-/// DEST is an rsync destination (a local path or host:path; runs
-/// `rsync -aX --ignore-existing --files-from`) or a putfs node
-/// (http://host:port; PUT with Repr-Digest so it verifies every byte; 204
-/// counts as done, 409 is a conflict that is reported, never forced).
-/// Rerunning after an interruption finishes the job.
+/// DEST is a putfs node (http://host:port: every PUT carries
+/// `If-None-Match: *`, so nothing there is replaced, and `Repr-Digest`, so
+/// the node verifies every byte; a key it already holds is compared: the
+/// same bytes count as done, other bytes are a conflict, reported, never
+/// forced) or a local directory holding the new primary's data root (rsync
+/// copies into its `.putfs/`, each object is then moved into place by a
+/// rename that never replaces, and every object and directory is fsynced
+/// before the transfer is recorded).
+///
+/// Objects deleted on this node after the snapshot are listed, with the
+/// command that deletes them at DEST: --apply-deletes deletes each one
+/// where DEST still holds exactly the snapshot's bytes, never what DEST
+/// wrote since. Rerunning after an interruption finishes the job.
 #[derive(Debug, Args)]
 pub struct TransferArgs {
     #[command(flatten)]
@@ -29,7 +56,8 @@ pub struct TransferArgs {
     pub snapshot: SnapshotArgs,
     #[command(flatten)]
     pub common: CommonArgs,
-    /// rsync destination or http(s):// URL of the new primary.
+    /// http(s):// URL of the new primary's putfs, or a local directory
+    /// holding its data root.
     #[arg(long)]
     pub to: String,
     /// Bearer token for an http destination (putfs --write-token).
@@ -42,6 +70,11 @@ pub struct TransferArgs {
     /// (their other version is then lost by a rollback).
     #[arg(long)]
     pub ignore_conflicts: bool,
+    /// Also delete at DEST the objects deleted here after the snapshot,
+    /// where DEST still holds the snapshot's bytes (asks first; --yes).
+    /// At a directory only while no writable putfs serves it.
+    #[arg(long)]
+    pub apply_deletes: bool,
 }
 
 /// What happened to each gap object at the destination.
@@ -53,77 +86,104 @@ pub struct Outcome {
     pub conflicts: Vec<String>,
 }
 
+/// Where the gap goes.
+enum Destination {
+    Node(node::Node),
+    Dir(PathBuf),
+}
+
+impl Destination {
+    fn parse(to: &str, token: Option<String>) -> Result<Destination, OpsError> {
+        if to.starts_with("http://") || to.starts_with("https://") {
+            Ok(Destination::Node(node::Node::new(to, token)?))
+        } else if rsync::is_local(to) {
+            Ok(Destination::Dir(PathBuf::from(to)))
+        } else {
+            Err(OpsError::Usage(format!(
+                "--to {to} is a remote rsync destination: transfer-gap must place every object \
+                 there without replacing anything, and fsync it and its directories before it \
+                 records the transfer, which it can do only on a path it reaches itself. Use \
+                 the new primary's putfs (--to http://HOST:PORT; it verifies and fsyncs every \
+                 object it accepts), or run with a local path to its data root"
+            )))
+        }
+    }
+}
+
 pub fn run(args: TransferArgs) -> Result<(), OpsError> {
     let ctx = Ctx::new(args.live.clone(), args.common.clone());
+    let dest = Destination::parse(&args.to, args.token.clone())?;
     let report = find_gap::compute(&ctx, &args.snapshot, true, false, false)?;
     let root = ctx.root()?;
     let gap: Vec<&Change> = report.of_kind(Kind::Gap).collect();
+    let deleted: Vec<&Change> = report.of_kind(Kind::Deleted).collect();
+    let dry_run = ctx.common.dry_run;
+    // Deletes at a directory hold its writer's lock from here on: while a
+    // server writes there, refused before anything is changed.
+    let dir_deletes = match &dest {
+        Destination::Dir(p) if args.apply_deletes && !deleted.is_empty() => {
+            Some(deletes::dir::DirBackend::open(p, dry_run)?)
+        }
+        _ => None,
+    };
     if !ctx.common.json {
         find_gap::print_summary(&report);
         eprintln!("transferring {} object(s) to {}", gap.len(), args.to);
     }
-    let outcome = if args.to.starts_with("http://") || args.to.starts_with("https://") {
-        http::transfer(&ctx, &root, &gap, &args)?
-    } else {
-        rsync::transfer(&ctx, &root, &gap, &args.to)?
+    let outcome = match &dest {
+        Destination::Node(n) => http::transfer(&ctx, &root, &gap, n, args.jobs)?,
+        Destination::Dir(p) => rsync::transfer(&ctx, &root, &gap, p)?,
     };
-    if ctx.common.dry_run {
+    let backend: Option<Box<dyn Backend + '_>> = match (&dest, dir_deletes) {
+        _ if !args.apply_deletes || deleted.is_empty() => None,
+        (Destination::Node(n), _) => Some(Box::new(deletes::http::HttpBackend(n))),
+        (Destination::Dir(_), d) => d.map(|d| Box::new(d) as Box<dyn Backend>),
+    };
+    if dry_run {
         eprintln!("dry run: nothing was transferred");
+        match &backend {
+            Some(b) => {
+                deletes::apply(&ctx, &deleted, b.as_ref(), &report.snapshot, &args.to)?;
+            }
+            None if !ctx.common.json => pending_notice(&deleted, &dest, &args.to),
+            None => {}
+        }
         return Ok(());
     }
-    finish(&ctx, &report, &args, outcome)
-}
-
-/// Record and report; conflicts fail the command unless accepted.
-fn finish(
-    ctx: &Ctx,
-    report: &GapReport,
-    args: &TransferArgs,
-    outcome: Outcome,
-) -> Result<(), OpsError> {
-    let mut conflicts = outcome.conflicts.clone();
-    conflicts.extend(
-        report
-            .of_kind(Kind::Conflict)
-            .map(|c| format!("{} (changed since the snapshot)", c.key)),
-    );
-    let verified = conflicts.is_empty() || args.ignore_conflicts;
     let (path, mut st) = ctx.load_state()?;
-    st.transfers.push(Transfer {
-        snapshot: report.snapshot.clone(),
-        destination: args.to.clone(),
-        objects: report.summary.gap,
-        bytes: report.summary.gap_bytes,
-        fingerprint: report.fingerprint(),
-        verified,
-        conflicts: conflicts.clone(),
-        at: state::now(),
-    });
+    let conflicts = record(&report, &args, &outcome, &mut st);
     st.save(&path)?;
-    let summary = serde_json::json!({"summary": {
-        "snapshot": report.snapshot,
-        "destination": args.to,
-        "gap": report.summary.gap,
-        "gap_bytes": report.summary.gap_bytes,
-        "copied": outcome.copied,
-        "already_there": outcome.already_there,
-        "conflicts": conflicts,
-        "verified": verified,
-        "state": path.display().to_string(),
-    }});
-    if ctx.common.json {
-        println!("{summary}");
-    } else {
-        let same = (report.summary.gap as usize).saturating_sub(outcome.conflicts.len());
-        eprintln!(
-            "{} gap object(s): {} copied, {} already there; {same} verified identical at {} by sha256",
-            report.summary.gap, outcome.copied, outcome.already_there, args.to
-        );
-        for c in &conflicts {
-            eprintln!("  CONFLICT: {c}");
-        }
-        eprintln!("recorded in {}", path.display());
+    if !ctx.common.json {
+        print_transfer(&report, &args, &outcome, &conflicts, &path);
     }
+    let delete_run = match &backend {
+        Some(b) => deletes::apply(&ctx, &deleted, b.as_ref(), &report.snapshot, &args.to),
+        None => Ok(None),
+    };
+    if let Ok(Some(run)) = &delete_run {
+        st.deletes.push(run.clone());
+        st.save(&path)?;
+        if !ctx.common.json {
+            deletes::report(run);
+        }
+    }
+    let pending = backend.is_none() && !deleted.is_empty();
+    if pending && !ctx.common.json {
+        pending_notice(&deleted, &dest, &args.to);
+    }
+    if ctx.common.json {
+        print_json(
+            &report,
+            &args,
+            &outcome,
+            &conflicts,
+            &path,
+            &delete_run,
+            pending,
+            &deleted,
+        );
+    }
+    delete_run?;
     if conflicts.is_empty() || args.ignore_conflicts {
         Ok(())
     } else {
@@ -134,4 +194,127 @@ fn finish(
             conflicts.len()
         )))
     }
+}
+
+/// Record the transfer in the state; the conflicts (of the destination,
+/// and keys changed since the snapshot).
+fn record(
+    report: &GapReport,
+    args: &TransferArgs,
+    outcome: &Outcome,
+    st: &mut state::State,
+) -> Vec<String> {
+    let mut conflicts = outcome.conflicts.clone();
+    conflicts.extend(
+        report
+            .of_kind(Kind::Conflict)
+            .map(|c| format!("{} (changed since the snapshot)", c.key)),
+    );
+    st.transfers.push(Transfer {
+        snapshot: report.snapshot.clone(),
+        destination: args.to.clone(),
+        objects: report.summary.gap,
+        bytes: report.summary.gap_bytes,
+        fingerprint: report.fingerprint(),
+        verified: conflicts.is_empty() || args.ignore_conflicts,
+        conflicts: conflicts.clone(),
+        at: state::now(),
+    });
+    conflicts
+}
+
+fn print_transfer(
+    report: &GapReport,
+    args: &TransferArgs,
+    outcome: &Outcome,
+    conflicts: &[String],
+    path: &std::path::Path,
+) {
+    let same = (report.summary.gap as usize).saturating_sub(outcome.conflicts.len());
+    eprintln!(
+        "{} gap object(s): {} copied, {} already there; {same} verified identical and durable \
+         at {} by sha256",
+        report.summary.gap, outcome.copied, outcome.already_there, args.to
+    );
+    for c in conflicts {
+        eprintln!("  CONFLICT: {c}");
+    }
+    eprintln!("recorded in {}", path.display());
+}
+
+#[allow(clippy::too_many_arguments)]
+fn print_json(
+    report: &GapReport,
+    args: &TransferArgs,
+    outcome: &Outcome,
+    conflicts: &[String],
+    path: &std::path::Path,
+    delete_run: &Result<Option<DeleteRun>, OpsError>,
+    pending: bool,
+    deleted: &[&Change],
+) {
+    let deletes = match delete_run {
+        Ok(Some(run)) => serde_json::to_value(run).unwrap_or_default(),
+        Ok(None) if pending => serde_json::json!({
+            "pending": deleted.iter().map(|c| &c.key).collect::<Vec<_>>(),
+            "apply_command": command::apply_deletes(),
+        }),
+        Ok(None) => serde_json::Value::Null,
+        Err(e) => serde_json::json!({ "error": e.to_string() }),
+    };
+    let summary = serde_json::json!({"summary": {
+        "snapshot": report.snapshot,
+        "destination": args.to,
+        "gap": report.summary.gap,
+        "gap_bytes": report.summary.gap_bytes,
+        "copied": outcome.copied,
+        "already_there": outcome.already_there,
+        "conflicts": conflicts,
+        "verified": conflicts.is_empty() || args.ignore_conflicts,
+        "deletes": deletes,
+        "state": path.display().to_string(),
+    }});
+    println!("{summary}");
+}
+
+/// The acknowledged deletes that were not applied, shown so that nobody
+/// misses them, with the command that applies them.
+fn pending_notice(deleted: &[&Change], dest: &Destination, to: &str) {
+    if deleted.is_empty() {
+        return;
+    }
+    eprintln!();
+    eprintln!(
+        "!! {} object(s) were deleted on this node after the snapshot (acknowledged to their \
+         clients) and are NOT deleted at {to}; the recovery brings them back unless you apply \
+         the deletes:",
+        deleted.len()
+    );
+    for c in deleted.iter().take(50) {
+        eprintln!("!!   {}", c.key);
+    }
+    if deleted.len() > 50 {
+        eprintln!(
+            "!!   … and {} more (find-gap --list deleted lists all)",
+            deleted.len() - 50
+        );
+    }
+    eprintln!(
+        "!! To delete each one at {to} where it still holds exactly the snapshot's bytes \
+         (never what it wrote since), run:"
+    );
+    match dest {
+        Destination::Dir(p) if deletes::dir::writer(p).is_some() => {
+            eprintln!(
+                "!! (a writable putfs serves {to}: deletes go through it; replace \
+                 http://ITS-ADDRESS below)"
+            );
+            eprintln!("    {}", command::apply_deletes_via("http://ITS-ADDRESS"));
+        }
+        _ => eprintln!("    {}", command::apply_deletes()),
+    }
+    if command::had_token() {
+        eprintln!("!! (with the write token in PUTFS_WRITE_TOKEN: it is left out above)");
+    }
+    eprintln!();
 }

@@ -1,20 +1,114 @@
-//! Gap transfer with rsync: `--ignore-existing` (the destination is never
-//! overwritten), xattrs kept (the stored digests, so ETags match), fsync
-//! where rsync has it; then every object checked at the destination.
+//! Gap transfer into a data root reached as a directory, with rsync.
+//!
+//! rsync never writes at a key's path: it copies the gap (`-a -X`, so
+//! owners, mtimes and the stored digests travel) into a staging folder
+//! under the target's `.putfs/`, where its temp files (`.name.XXXXXX`)
+//! are invisible to readers. Each staged object is then moved into place
+//! by a rename that refuses to replace (`publish.rs`): a key the target
+//! holds, or gets from its own live server meanwhile, is compared and never
+//! overwritten. (rsync's own `--temp-dir` and `--ignore-existing` would
+//! still rename over a key created during the copy; `--temp-dir` on another
+//! filesystem makes rsync copy straight into the key's path, and
+//! `--delay-updates` parks finished files in a visible `.~tmp~/` in every
+//! key directory.)
+//!
+//! Then everything is made durable (`durable.rs`) and read back: the bytes
+//! must have our SHA-256, and a stored digest, where one came along, must
+//! say the same.
+//!
+//! Only a local path (which may be a mount of the new primary's data
+//! root) can be handled so: a remote `host:path` can neither be published
+//! into without replacing nor fsynced from here, so it is refused in favour
+//! of the new primary's HTTP address.
 
 use std::io::Write;
 use std::path::Path;
 
+use rustix::fd::AsFd;
+
 use super::Outcome;
+use super::durable;
+use super::publish::{self, Placed};
+use super::target::{STAGE, Target};
 use crate::ops::context::Ctx;
 use crate::ops::error::OpsError;
 use crate::ops::gap::Change;
-use crate::store::hash_file;
+use crate::store::digest::hash_reader;
+use crate::store::fsops;
 
-pub fn transfer(ctx: &Ctx, root: &Path, gap: &[&Change], dest: &str) -> Result<Outcome, OpsError> {
+/// rsync's own rule: `host:path` and `rsync://` are remote.
+pub fn is_local(dest: &str) -> bool {
+    if dest.starts_with("rsync://") {
+        return false;
+    }
+    match dest.find(':') {
+        Some(colon) => dest.find('/').is_some_and(|slash| slash < colon),
+        None => true,
+    }
+}
+
+pub fn transfer(ctx: &Ctx, root: &Path, gap: &[&Change], dest: &Path) -> Result<Outcome, OpsError> {
+    let target = Target::open(dest, ctx.runner.dry_run())?;
     if gap.is_empty() {
         return Ok(Outcome::default());
     }
+    // What the target lacks is copied; the rest is compared where it is.
+    let missing: Vec<&Change> = gap
+        .iter()
+        .filter(|c| {
+            matches!(
+                fsops::stat_at(target.root(), &c.key),
+                Err(rustix::io::Errno::NOENT)
+            )
+        })
+        .copied()
+        .collect();
+    if ctx.runner.dry_run() {
+        eprintln!(
+            "dry run: {} object(s) to copy, {} to compare with what {} holds",
+            missing.len(),
+            gap.len() - missing.len(),
+            dest.display()
+        );
+        if !missing.is_empty() {
+            rsync(ctx, root, &missing, &dest.join(STAGE))?;
+        }
+        return Ok(Outcome::default());
+    }
+    if !missing.is_empty() {
+        let stage = target.fresh_stage()?;
+        rsync(ctx, root, &missing, &stage)?;
+    }
+    let mut outcome = Outcome::default();
+    let mut landed = Vec::new();
+    for c in gap {
+        let sha = c
+            .sha256
+            .as_deref()
+            .ok_or_else(|| OpsError::Other(format!("no digest for {}", c.key)))?;
+        match publish::place(&target, &c.key, sha)? {
+            Placed::Copied => outcome.copied += 1,
+            Placed::AlreadyThere => outcome.already_there += 1,
+            Placed::Conflict(why) => {
+                outcome.conflicts.push(format!("{} ({why})", c.key));
+                continue;
+            }
+        }
+        landed.push(*c);
+    }
+    target.remove_stage()?;
+    let keys: Vec<&str> = landed.iter().map(|c| c.key.as_str()).collect();
+    let shown = dest.display().to_string();
+    durable::sync_paths(target.root(), &keys, &shown)?;
+    for c in &landed {
+        verify(&target, c)?;
+    }
+    Ok(outcome)
+}
+
+/// `rsync -a -X --files-from` of `gap` into `stage` (without -X where the
+/// destination takes no xattrs: ETags there fall back to size and mtime).
+fn rsync(ctx: &Ctx, root: &Path, gap: &[&Change], stage: &Path) -> Result<(), OpsError> {
     let mut list = tempfile::NamedTempFile::new().map_err(OpsError::io("writing the file list"))?;
     for c in gap {
         list.write_all(c.key.as_bytes())
@@ -25,122 +119,58 @@ pub fn transfer(ctx: &Ctx, root: &Path, gap: &[&Change], dest: &str) -> Result<O
         .map_err(OpsError::io("writing the file list"))?;
     let files_from = format!("--files-from={}", list.path().display());
     let src = format!("{}/", root.display());
-    let dst = if dest.ends_with('/') {
-        dest.to_owned()
-    } else {
-        format!("{dest}/")
-    };
-    // The transfer is what makes the old primary's rollback safe, so the
-    // copies must be durable: rsync's --fsync (3.2.4+), and a syncfs of a
-    // local destination on top.
-    let fsync = ctx
+    let dst = format!("{}/", stage.display());
+    let argv = ["rsync", "-a", "--from0", &files_from];
+    match ctx
         .runner
-        .query(&["rsync", "--help"])
-        .is_ok_and(|h| h.contains("--fsync"));
-    if !fsync && !is_local(dest) {
-        return Err(OpsError::Other(
-            "this rsync has no --fsync, so copies on a remote destination would not be durable \
-             before the rollback; use rsync 3.2.4 or later, or an http:// destination"
-                .into(),
-        ));
-    }
-
-    let mut argv = vec![
-        "rsync",
-        "-a",
-        "-i",
-        "--ignore-existing",
-        "--from0",
-        &files_from,
-    ];
-    if fsync {
-        argv.push("--fsync");
-    }
-    let with_xattrs = [&argv[..], &["-X", &src, &dst]].concat();
-    let out = match ctx.runner.change(&with_xattrs) {
-        Ok(out) => out,
-        // A destination filesystem without user xattrs (zfs-fuse, some
-        // NFS): copy without them; ETags there fall back to size+mtime.
+        .change(&[&argv[..], &["-X", &src, &dst]].concat())
+    {
+        Ok(_) => Ok(()),
         Err(OpsError::Command {
             code: Some(23),
             stderr,
             ..
         }) if stderr.contains("xattr") || stderr.contains("Operation not supported") => {
             eprintln!("warning: the destination does not take xattrs; copying without them");
-            ctx.runner.change(&[&argv[..], &[&src, &dst]].concat())?
+            ctx.runner.change(&[&argv[..], &[&src, &dst]].concat())?;
+            Ok(())
         }
-        Err(e) => return Err(e),
-    };
-    if ctx.runner.dry_run() {
-        return Ok(Outcome::default());
-    }
-    if is_local(dest) {
-        let d = std::fs::File::open(dest).map_err(OpsError::io(format!("opening {dest}")))?;
-        rustix::fs::syncfs(&d).map_err(|e| OpsError::Other(format!("syncfs {dest}: {e}")))?;
-    }
-    let copied = out.lines().filter(|l| l.starts_with(">f")).count() as u64;
-    let conflicts = if is_local(dest) {
-        verify_local(Path::new(dest), gap)?
-    } else {
-        verify_remote(ctx, &files_from, &src, &dst)?
-    };
-    Ok(Outcome {
-        copied,
-        already_there: (gap.len() as u64).saturating_sub(copied),
-        conflicts,
-    })
-}
-
-/// rsync's own rule: `host:path` and `rsync://` are remote.
-fn is_local(dest: &str) -> bool {
-    if dest.starts_with("rsync://") {
-        return false;
-    }
-    match dest.find(':') {
-        Some(colon) => dest.find('/').is_some_and(|slash| slash < colon),
-        None => true,
+        Err(e) => Err(e),
     }
 }
 
-/// Hash every object at a local destination.
-fn verify_local(dest: &Path, gap: &[&Change]) -> Result<Vec<String>, OpsError> {
-    let mut conflicts = Vec::new();
-    for c in gap {
-        let path = dest.join(&c.key);
-        let got = hash_file(&path).map_err(|e| {
-            OpsError::Other(format!(
-                "verifying {}: {e} (it should have been copied)",
-                path.display()
-            ))
-        })?;
-        if Some(hex::encode(got)) != c.sha256 {
-            conflicts.push(format!(
-                "{} (a different object already exists at the destination)",
-                c.key
-            ));
-        }
+/// Read `c` back at the target: our bytes, and a stored digest (if valid
+/// for the file) that says so too.
+fn verify(target: &Target, c: &Change) -> Result<(), OpsError> {
+    let shown = target.path.display();
+    let fd = fsops::open_read(target.root(), &c.key)
+        .map_err(|e| OpsError::Other(format!("verifying {} at {shown}: {e}", c.key)))?;
+    let st = rustix::fs::fstat(&fd)
+        .map_err(|e| OpsError::Other(format!("verifying {} at {shown}: {e}", c.key)))?;
+    let stored = fsops::read_digest(fd.as_fd(), st.st_size as u64, fsops::mtime_ns(&st));
+    let file = std::fs::File::from(fd);
+    let got = hash_reader(&file, &[])
+        .map_err(OpsError::io(format!("verifying {} at {shown}", c.key)))?
+        .sha256;
+    let want = c.sha256.as_deref().unwrap_or("?");
+    if hex::encode(got) != want {
+        return Err(OpsError::Other(format!(
+            "verification failed: {} at {shown} has sha256 {}, expected {want}",
+            c.key,
+            hex::encode(got)
+        )));
     }
-    Ok(conflicts)
-}
-
-/// Ask rsync which files still differ by checksum (`-n -c -i`).
-fn verify_remote(
-    ctx: &Ctx,
-    files_from: &str,
-    src: &str,
-    dst: &str,
-) -> Result<Vec<String>, OpsError> {
-    let out = ctx.runner.query(&[
-        "rsync", "-a", "-n", "-c", "-i", "--from0", files_from, src, dst,
-    ])?;
-    Ok(out
-        .lines()
-        .filter(|l| l.starts_with(">f") || l.starts_with("<f") || l.starts_with("cf"))
-        .filter_map(|l| {
-            l.split_once(' ')
-                .map(|(_, k)| format!("{k} (differs at the destination)"))
-        })
-        .collect())
+    if let Some(d) = stored
+        && d != got
+    {
+        return Err(OpsError::Other(format!(
+            "verification failed: {} at {shown} carries a stored digest ({}) that is not its \
+             content's",
+            c.key,
+            hex::encode(d)
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
