@@ -94,7 +94,7 @@ impl GapReport {
 }
 
 /// Compare the live tree with the snapshot. With `digests`, every change
-/// gets its SHA-256 (read from the xattr when valid, else hashed).
+/// gets its SHA-256 (the file read in full).
 pub fn compute(
     ctx: &Ctx,
     snap: &SnapshotArgs,
@@ -108,6 +108,12 @@ pub fn compute(
     let use_diff = snap.snapshot.is_some() && !no_zfs_diff && ctx.zfs().has_diff();
     let mut changes = Vec::new();
     let progress = Progress::new(ctx.show_progress(), "entries compared");
+    let tick = || progress.tick();
+    let opts = WalkOptions {
+        verify_content,
+        on_entry: Some(&tick),
+        snapshot_time: view.taken,
+    };
     let method = if use_diff {
         let ds = ctx.dataset()?;
         let name = snap.snapshot.as_deref().unwrap_or_default();
@@ -116,15 +122,10 @@ pub fn compute(
             .query(&["zfs", "diff", "-H", "-F", &format!("{ds}@{name}"), ds])?;
         let lines = zfs_diff::parse(&out).map_err(OpsError::Other)?;
         let mountpoint = ctx.zfs().mountpoint(ds)?;
-        changes = zfs_diff::classify(&lines, &mountpoint, &live, &view.path, &mut summary)
+        changes = zfs_diff::classify(&lines, &mountpoint, &live, &view.path, opts, &mut summary)
             .map_err(OpsError::io("classifying zfs diff output"))?;
         "zfs-diff"
     } else {
-        let tick = || progress.tick();
-        let opts = WalkOptions {
-            verify_content,
-            on_entry: Some(&tick),
-        };
         walk::compare(
             &live,
             &view.path,

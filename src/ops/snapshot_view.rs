@@ -15,6 +15,8 @@ pub struct SnapshotView<'r> {
     pub path: PathBuf,
     /// How the view was made, for the summary.
     pub how: &'static str,
+    /// When the snapshot was taken (seconds since the epoch), if known.
+    pub taken: Option<i64>,
     clone: Option<(Zfs<'r>, String, tempfile::TempDir)>,
 }
 
@@ -30,6 +32,7 @@ impl<'r> SnapshotView<'r> {
         Ok(SnapshotView {
             path: path.to_owned(),
             how: "directory",
+            taken: None,
             clone: None,
         })
     }
@@ -41,12 +44,13 @@ impl<'r> SnapshotView<'r> {
         snapshot: &str,
         live: &Path,
     ) -> Result<SnapshotView<'r>, OpsError> {
-        zfs.snapshot(dataset, snapshot)?;
+        let taken = Some(zfs.snapshot(dataset, snapshot)?.creation);
         let dot = live.join(".zfs/snapshot").join(snapshot);
         if dot.is_dir() {
             return Ok(SnapshotView {
                 path: dot,
                 how: ".zfs/snapshot",
+                taken,
                 clone: None,
             });
         }
@@ -68,6 +72,7 @@ impl<'r> SnapshotView<'r> {
         Ok(SnapshotView {
             path: mount.path().to_owned(),
             how: "temporary clone",
+            taken,
             clone: Some((zfs, name, mount)),
         })
     }

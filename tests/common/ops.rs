@@ -331,6 +331,27 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
+    run_cmd(ops_command(args, tool_path_env()), None, CMD_TIMEOUT)
+}
+
+/// As [`putfs_ops`], with `dir` first on PATH: a stand-in there replaces
+/// the real tool of the same name (e.g. a `zfs` that has `zfs diff`).
+pub fn putfs_ops_with_path_first<I, S>(dir: &Path, args: I) -> Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let dirs = std::iter::once(dir.to_path_buf())
+        .chain(std::env::split_paths(&tool_path_env()).collect::<Vec<_>>());
+    let path = std::env::join_paths(dirs).expect("join PATH");
+    run_cmd(ops_command(args, path), None, CMD_TIMEOUT)
+}
+
+fn ops_command<I, S>(args: I, path: OsString) -> Command
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_putfs"));
     cmd.arg("ops").args(args);
     for (key, _) in std::env::vars_os() {
@@ -338,8 +359,8 @@ where
             cmd.env_remove(key);
         }
     }
-    cmd.env("PATH", tool_path_env());
-    run_cmd(cmd, None, CMD_TIMEOUT)
+    cmd.env("PATH", path);
+    cmd
 }
 
 /// `a | b`, both with a deadline; returns both outputs (the first one's

@@ -3,12 +3,16 @@
 //! no longer holds (deleted since), and keys whose bytes differ (conflicts).
 //!
 //! Exact, unlike the runbook's `find -newer`: an object whose mtime was set
-//! into the past is still new to the snapshot. Two ways to get there:
+//! into the past is still new to the snapshot, and a key is classified by
+//! what each tree holds there at the end, whatever happened in between
+//! (deleted and re-created, renamed over). Two ways to get there:
 //! - `walk`: compare the two trees directory by directory (works on any
 //!   filesystem, including zfs-fuse clones and `--snapshot-dir` copies);
-//! - `zfs_diff`: let OpenZFS list the changes (`zfs diff`), which costs time
-//!   in proportion to the changes, not to the dataset.
+//! - `zfs_diff`: let OpenZFS list the changed objects (`zfs diff`), which
+//!   costs time in proportion to the changes, not to the dataset, and
+//!   compare the paths it names in both trees (`pair`).
 
+mod pair;
 pub mod walk;
 pub mod zfs_diff;
 
@@ -88,7 +92,7 @@ impl Summary {
 
 pub use crate::store::addressable_name as addressable;
 
-/// Fill in the SHA-256 of a change's file(s) (xattr when valid, else read).
+/// Fill in the SHA-256 of a change's file(s), read in full.
 pub fn add_digests(c: &mut Change, live_root: &Path, snap_root: &Path) -> std::io::Result<()> {
     let hex_of = |root: &Path| hash_file(&root.join(&c.key)).map(hex::encode);
     match c.change {

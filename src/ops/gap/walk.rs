@@ -4,16 +4,16 @@
 //! memory is bounded by the largest directory, not the tree. Files on both
 //! sides are the same if the metadata proves it (same inode, ctime, size and
 //! mtime: what a ZFS or btrfs snapshot of an untouched file shows; a change
-//! to the bytes always moves ctime), different if the sizes differ, and
+//! to the bytes always moves ctime, given a clock fine enough to see it: see
+//! `pair::same_content`), different if the sizes differ, and
 //! otherwise compared by content.
 
 use std::cmp::Ordering;
 use std::fs::Metadata;
-use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
+use super::pair::same_content;
 use super::{Change, Kind, Summary, addressable};
-use crate::store::hash_file;
 
 #[derive(Clone, Copy, Default)]
 pub struct WalkOptions<'p> {
@@ -21,6 +21,10 @@ pub struct WalkOptions<'p> {
     pub verify_content: bool,
     /// Called for every entry compared (progress).
     pub on_entry: Option<&'p dyn Fn()>,
+    /// When the snapshot was taken (seconds since the epoch), where known:
+    /// lets metadata prove a file untouched on filesystems whose
+    /// timestamps are whole seconds.
+    pub snapshot_time: Option<i64>,
 }
 
 struct Side {
@@ -165,28 +169,6 @@ fn entries(dir: &Path, summary: &mut Summary) -> std::io::Result<Vec<Side>> {
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(out)
-}
-
-fn same_content(
-    live_root: &Path,
-    snap_root: &Path,
-    key: &str,
-    l: &Metadata,
-    s: &Metadata,
-    opts: WalkOptions<'_>,
-) -> std::io::Result<bool> {
-    if l.len() != s.len() {
-        return Ok(false);
-    }
-    let untouched = l.ino() == s.ino()
-        && l.ctime() == s.ctime()
-        && l.ctime_nsec() == s.ctime_nsec()
-        && l.mtime() == s.mtime()
-        && l.mtime_nsec() == s.mtime_nsec();
-    if untouched && !opts.verify_content {
-        return Ok(true);
-    }
-    Ok(hash_file(&live_root.join(key))? == hash_file(&snap_root.join(key))?)
 }
 
 #[cfg(test)]

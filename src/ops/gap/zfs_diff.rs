@@ -1,15 +1,25 @@
 //! Classify `zfs diff -H -F SNAPSHOT DATASET` output (OpenZFS) into gap,
-//! deleted and conflict entries. Only files are objects; a renamed
-//! directory is reported once by ZFS, so its files are expanded from both
-//! trees here.
+//! deleted and conflict entries.
+//!
+//! `zfs diff` lists changed objects (inodes), not paths, one line each in
+//! object-number order: a path deleted and re-created is a `-` and a `+`
+//! line in either order, a file renamed over another is an `R` and a `-`
+//! line, and an untouched file inside a renamed directory has no line at
+//! all. So the last line about a path is not its state. The output only
+//! narrows which keys to compare: every path a line names (both sides of a
+//! rename) and every file under a directory that was renamed, created or
+//! removed, in either tree. Each key is then classified from what the
+//! snapshot and the live tree hold there now (`pair::compare`),
+//! exactly as the walk would.
 
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 use std::path::Path;
 
-use super::{Change, Kind, Summary, addressable};
-use crate::store::hash_file;
+use super::walk::WalkOptions;
+use super::{Change, Summary, addressable, pair};
 
-/// One line of `zfs diff -H -F`.
+/// One line of `zfs diff -H -F`: change (`+ - M R`), type (`F` file, `/`
+/// directory, …), path, and for a rename the new path.
 #[derive(Debug, PartialEq, Eq)]
 pub struct DiffLine {
     pub change: char,
@@ -28,11 +38,18 @@ pub fn parse(out: &str) -> Result<Vec<DiffLine>, String> {
             if f.len() < 3 || f[0].chars().count() != 1 || f[1].chars().count() != 1 {
                 return Err(bad());
             }
+            let change = f[0].chars().next().ok_or_else(bad)?;
+            // A fourth field is the new name of a rename; on an `M` line it
+            // is a link-count change such as `(+1)`.
+            let new_path = match f.get(3) {
+                Some(p) if change == 'R' => Some(unescape(p)?),
+                _ => None,
+            };
             Ok(DiffLine {
-                change: f[0].chars().next().ok_or_else(bad)?,
+                change,
                 kind: f[1].chars().next().ok_or_else(bad)?,
                 path: unescape(f[2])?,
-                new_path: f.get(3).map(|p| unescape(p)).transpose()?,
+                new_path,
             })
         })
         .collect()
@@ -68,9 +85,32 @@ pub fn classify(
     mountpoint: &Path,
     live: &Path,
     snap: &Path,
+    opts: WalkOptions<'_>,
     summary: &mut Summary,
 ) -> std::io::Result<Vec<Change>> {
-    let mut changes: BTreeMap<String, Change> = BTreeMap::new();
+    let mut out = Vec::new();
+    for key in keys_to_compare(lines, mountpoint, live, snap)? {
+        summary.compared += 1;
+        if let Some(tick) = opts.on_entry {
+            tick();
+        }
+        if let Some(c) = pair::compare(live, snap, &key, opts)? {
+            summary.count(&c);
+            out.push(c);
+        }
+    }
+    Ok(out)
+}
+
+/// Every key the lines name, and every file under a directory that was
+/// renamed, created or removed (in both trees: the files of a renamed
+/// directory are not listed, and its old name may hold a new directory).
+fn keys_to_compare(
+    lines: &[DiffLine],
+    mountpoint: &Path,
+    live: &Path,
+    snap: &Path,
+) -> std::io::Result<BTreeSet<String>> {
     let key_of = |p: &str| {
         Path::new(p)
             .strip_prefix(mountpoint)
@@ -79,151 +119,73 @@ pub fn classify(
             .filter(|k| !k.is_empty() && k.split('/').all(addressable))
             .map(str::to_owned)
     };
-
+    let mut keys = BTreeSet::new();
     for l in lines {
-        let Some(key) = key_of(&l.path) else {
-            continue;
-        };
-        match (l.kind, l.change) {
-            ('F', '+') => add(&mut changes, Kind::Gap, &key, live)?,
-            ('F', '-') => add(&mut changes, Kind::Deleted, &key, snap)?,
-            ('F', 'M') if hash_file(&live.join(&key))? != hash_file(&snap.join(&key))? => {
-                add(&mut changes, Kind::Conflict, &key, live)?;
-            }
-            ('F', 'R') => {
-                add(&mut changes, Kind::Deleted, &key, snap)?;
-                if let Some(new) = l.new_path.as_deref().and_then(key_of) {
-                    add(&mut changes, Kind::Gap, &new, live)?;
-                }
-            }
-            ('/', 'R') => {
-                for_files(snap, &key, &mut |k| {
-                    add(&mut changes, Kind::Deleted, k, snap)
-                })?;
-                if let Some(new) = l.new_path.as_deref().and_then(key_of) {
-                    for_files(live, &new, &mut |k| add(&mut changes, Kind::Gap, k, live))?;
-                }
+        let old = key_of(&l.path);
+        let new = l.new_path.as_deref().and_then(key_of);
+        match l.change {
+            '-' => expect(snap, old.as_deref(), "the snapshot")?,
+            '+' => expect(live, old.as_deref(), "the live tree")?,
+            'R' => {
+                expect(snap, old.as_deref(), "the snapshot")?;
+                expect(live, new.as_deref(), "the live tree")?;
             }
             _ => {}
         }
+        for key in [old, new].into_iter().flatten() {
+            if l.kind == '/' && l.change != 'M' {
+                for root in [live, snap] {
+                    files_under(root, &key, &mut keys)?;
+                }
+            }
+            keys.insert(key);
+        }
     }
-    let out: Vec<Change> = changes.into_values().collect();
-    for c in &out {
-        summary.count(c);
-    }
-    Ok(out)
+    Ok(keys)
 }
 
-fn add(
-    changes: &mut BTreeMap<String, Change>,
-    kind: Kind,
-    key: &str,
-    root: &Path,
-) -> std::io::Result<()> {
-    // A file zfs diff names but that is not there means the trees are not
-    // what the diff described (the live tree changed, or the root is wrong):
-    // an error, never a silently shorter gap.
-    let meta = match std::fs::symlink_metadata(root.join(key)) {
-        Ok(m) if m.is_file() => m,
-        Ok(_) => return Ok(()),
-        Err(e) => {
-            return Err(std::io::Error::new(
-                e.kind(),
-                format!(
-                    "{}: {e} (named by zfs diff; is the dataset still being written?)",
-                    root.join(key).display()
-                ),
-            ));
-        }
+/// A path zfs diff names on one side must be there. If not, the trees are
+/// not what was diffed (the live tree changed since, or a path was misread):
+/// an error, never a silently shorter gap.
+fn expect(root: &Path, key: Option<&str>, side: &str) -> std::io::Result<()> {
+    let Some(key) = key else {
+        return Ok(());
     };
-    changes.insert(key.to_owned(), Change::of_file(kind, key.to_owned(), &meta));
-    Ok(())
+    if pair::lookup(root, key)?.is_some() {
+        return Ok(());
+    }
+    Err(std::io::Error::new(
+        std::io::ErrorKind::NotFound,
+        format!(
+            "{}: named by zfs diff but not in {side}; is the dataset still being \
+             written? (--no-zfs-diff compares the whole trees instead)",
+            root.join(key).display()
+        ),
+    ))
 }
 
-/// Every file under `root/dir`, as keys.
-fn for_files(
-    root: &Path,
-    dir: &str,
-    f: &mut dyn FnMut(&str) -> std::io::Result<()>,
-) -> std::io::Result<()> {
-    let base = root.join(dir);
-    for entry in walkdir::WalkDir::new(&base).follow_links(false) {
-        let entry = entry.map_err(std::io::Error::other)?;
-        if !entry.file_type().is_file() {
-            continue;
-        }
-        if let Ok(rel) = entry.path().strip_prefix(root)
+/// Every file under `root/dir` (a real directory there), as keys.
+fn files_under(root: &Path, dir: &str, keys: &mut BTreeSet<String>) -> std::io::Result<()> {
+    if !pair::lookup(root, dir)?.is_some_and(|m| m.is_dir()) {
+        return Ok(());
+    }
+    let walk = walkdir::WalkDir::new(root.join(dir))
+        .follow_links(false)
+        .follow_root_links(false)
+        .into_iter()
+        .filter_entry(|e| e.depth() == 0 || e.file_name().to_str().is_some_and(addressable));
+    for entry in walk {
+        let entry = entry?;
+        if entry.file_type().is_file()
+            && let Ok(rel) = entry.path().strip_prefix(root)
             && let Some(key) = rel.to_str()
-            && key.split('/').all(addressable)
         {
-            f(key)?;
+            keys.insert(key.to_owned());
         }
     }
     Ok(())
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::fs;
-
-    #[test]
-    fn parses_and_unescapes() {
-        let out = "+\tF\t/tank/putfs/a\\0040b\nR\t/\t/tank/putfs/old\t/tank/putfs/new\n";
-        let l = parse(out).unwrap();
-        assert_eq!(
-            l[0],
-            DiffLine {
-                change: '+',
-                kind: 'F',
-                path: "/tank/putfs/a b".into(),
-                new_path: None
-            }
-        );
-        assert_eq!(l[1].new_path.as_deref(), Some("/tank/putfs/new"));
-        assert!(parse("garbage\n").is_err());
-        assert!(parse("+\tF\t/x\\09\n").is_err());
-    }
-
-    #[test]
-    fn classifies_files_and_renamed_directories() {
-        let t = tempfile::tempdir().unwrap();
-        let (live, snap) = (t.path().join("live"), t.path().join("snap"));
-        fs::create_dir_all(live.join("new")).unwrap();
-        fs::create_dir_all(snap.join("old")).unwrap();
-        fs::write(live.join("new/x"), "x").unwrap();
-        fs::write(snap.join("old/x"), "x").unwrap();
-        fs::write(live.join("added"), "a").unwrap();
-        fs::write(snap.join("removed"), "r").unwrap();
-        fs::write(live.join("mod"), "2").unwrap();
-        fs::write(snap.join("mod"), "1").unwrap();
-        fs::write(live.join("touched"), "same").unwrap();
-        fs::write(snap.join("touched"), "same").unwrap();
-        fs::create_dir_all(live.join(".putfs")).unwrap();
-        fs::write(live.join(".putfs/heartbeat"), "h").unwrap();
-        let mp = Path::new("/tank/putfs");
-        let lines = parse(
-            "+\tF\t/tank/putfs/added\n-\tF\t/tank/putfs/removed\nM\tF\t/tank/putfs/mod\n\
-             M\tF\t/tank/putfs/touched\nR\t/\t/tank/putfs/old\t/tank/putfs/new\n\
-             M\tF\t/tank/putfs/.putfs/heartbeat\nM\t/\t/tank/putfs\n",
-        )
-        .unwrap();
-        let mut s = Summary::default();
-        let got: Vec<(Kind, String)> = classify(&lines, mp, &live, &snap, &mut s)
-            .unwrap()
-            .into_iter()
-            .map(|c| (c.change, c.key))
-            .collect();
-        assert_eq!(
-            got,
-            [
-                (Kind::Gap, "added".to_owned()),
-                (Kind::Conflict, "mod".to_owned()),
-                (Kind::Gap, "new/x".to_owned()),
-                (Kind::Deleted, "old/x".to_owned()),
-                (Kind::Deleted, "removed".to_owned()),
-            ]
-        );
-        assert_eq!((s.gap, s.deleted, s.conflicts), (2, 2, 1));
-    }
-}
+#[path = "zfs_diff_tests.rs"]
+mod tests;
