@@ -9,6 +9,7 @@ use std::time::Duration;
 use clap::builder::BoolishValueParser;
 use clap::{Args, ValueEnum};
 
+pub use crate::limits::Limits;
 use crate::store::{KeyLimits, KeyMatcher, OnExisting, Policy, StoreConfig};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -194,16 +195,6 @@ pub struct ReplicationConfig {
     pub max_lag: Option<Duration>,
     pub poll: Duration,
     pub node_name: Option<String>,
-}
-
-/// Bounds on connections, requests and threads (see `crate::limits`).
-#[derive(Debug, Clone)]
-pub struct Limits {
-    pub max_connections: usize,
-    pub max_requests: usize,
-    pub max_uploads: usize,
-    pub blocking_threads: usize,
-    pub idle_timeout: Duration,
 }
 
 /// The resolved configuration of `putfs serve`.

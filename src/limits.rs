@@ -9,7 +9,17 @@
 //! checked against it: a server that could run out of descriptors at full
 //! load refuses to start and says which numbers to change.
 
-use crate::config::Limits;
+use std::time::Duration;
+
+/// Bounds on connections, requests and threads, from the command line.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_connections: usize,
+    pub max_requests: usize,
+    pub max_uploads: usize,
+    pub blocking_threads: usize,
+    pub idle_timeout: Duration,
+}
 
 /// Connections accepted beyond `--max-connections` only to be answered
 /// `503`; past these, new connections wait in the kernel's listen backlog.

@@ -130,7 +130,7 @@ fn snapshot_dir_find_gap_matches_a_tree_compare() {
 
 /// The zfs-diff classification of `diff` (a `zfs diff -H -F` output).
 fn classify_diff(diff: &str, live: &Path, snap: &Path) -> BTreeSet<(String, String)> {
-    use putfs::ops::gap::{Summary, walk::WalkOptions, zfs_diff};
+    use putfs::ops::gap::{Summary, WalkOptions, zfs_diff};
     let lines = zfs_diff::parse(diff).unwrap_or_else(|e| panic!("{e}\n{diff}"));
     let mut summary = Summary::default();
     let opts = WalkOptions::default();

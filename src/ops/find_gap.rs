@@ -7,7 +7,8 @@ use sha2::{Digest, Sha256};
 
 use super::context::{CommonArgs, Ctx, LiveArgs, SnapshotArgs};
 use super::error::OpsError;
-use super::gap::walk::{self, WalkOptions};
+use super::gap::WalkOptions;
+use super::gap::walk;
 use super::gap::{self, Change, Kind, Summary, zfs_diff};
 use super::progress::Progress;
 

@@ -18,6 +18,19 @@ pub mod zfs_diff;
 
 use std::path::Path;
 
+/// How two trees are compared (`walk`, `pair`).
+#[derive(Clone, Copy, Default)]
+pub struct WalkOptions<'p> {
+    /// Compare content even when the metadata says the files are the same.
+    pub verify_content: bool,
+    /// Called for every entry compared (progress).
+    pub on_entry: Option<&'p dyn Fn()>,
+    /// When the snapshot was taken (seconds since the epoch), where known:
+    /// lets metadata prove a file untouched on filesystems whose
+    /// timestamps are whole seconds.
+    pub snapshot_time: Option<i64>,
+}
+
 use serde::Serialize;
 
 use crate::store::hash_file;

@@ -12,8 +12,7 @@ use std::io::ErrorKind;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use super::walk::WalkOptions;
-use super::{Change, Kind};
+use super::{Change, Kind, WalkOptions};
 use crate::store::hash_file;
 
 /// Compare `key` in the live tree with `key` in the snapshot: a file on one

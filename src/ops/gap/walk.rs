@@ -13,19 +13,7 @@ use std::fs::Metadata;
 use std::path::Path;
 
 use super::pair::same_content;
-use super::{Change, Kind, Summary, addressable};
-
-#[derive(Clone, Copy, Default)]
-pub struct WalkOptions<'p> {
-    /// Compare content even when the metadata says the files are the same.
-    pub verify_content: bool,
-    /// Called for every entry compared (progress).
-    pub on_entry: Option<&'p dyn Fn()>,
-    /// When the snapshot was taken (seconds since the epoch), where known:
-    /// lets metadata prove a file untouched on filesystems whose
-    /// timestamps are whole seconds.
-    pub snapshot_time: Option<i64>,
-}
+use super::{Change, Kind, Summary, WalkOptions, addressable};
 
 struct Side {
     name: String,

@@ -15,7 +15,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use super::walk::WalkOptions;
+use super::WalkOptions;
 use super::{Change, Summary, addressable, pair};
 
 /// One line of `zfs diff -H -F`: change (`+ - M R`), type (`F` file, `/`
