@@ -40,7 +40,13 @@ to secondary B and fails for good (if its pool is intact, bring A back instead):
   4. on A:  putfs ops rollback --dataset A/DS --snapshot SHARED
                                                        zfs rollback -r, only after a verified transfer
   5.        putfs ops reverse-zrepl ...               new zrepl configs + the rename that lets B
-                                                       replicate to A incrementally
+                                                       replicate to A incrementally, and the
+                                                       plans (reversal, flip back) to run as
+                                                       printed; they use putfs ops demote (make
+                                                       a node a replica) and putfs ops mount
+                                                       (mount a dataset and check it)
+  any:      putfs ops status --dataset DS           role (primary, replica, rolled back), mount,
+                                                       snapshots, lag
 
 Every command prints its plan first, logs each external command as `+ ...` on stderr, \
 takes --dry-run, and asks (or needs --yes) before destructive steps. Exit codes: \

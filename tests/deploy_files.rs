@@ -538,7 +538,17 @@ fn systemd_units_are_sound_and_their_exec_start_lines_run() {
     // The primary's dataset, marked as a data root as the unit's comment
     // and the runbook say (`install -d ... /srv/putfs/.putfs`).
     std::fs::create_dir_all(primary_root.join(".putfs")).unwrap();
+    // The replica's root as well (the runbook's install step): the
+    // replication unit refuses a directory that is not a data root, which
+    // an unmounted filesystem's bare mountpoint is not.
     std::fs::create_dir_all(&replica_root).unwrap();
+    let unmarked = run({
+        let mut cmd = clean_command(repo().join("scripts/replicate-rsync"));
+        cmd.arg(&primary_root).arg(&replica_root);
+        cmd
+    });
+    unmarked.expect(5, "replicate-rsync into a root without .putfs/");
+    std::fs::create_dir_all(replica_root.join(".putfs")).unwrap();
     let etc = dir.path().join("etc");
     std::fs::create_dir_all(&etc).unwrap();
     // The shipped example of the shared settings, as installed.

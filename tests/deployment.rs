@@ -30,7 +30,11 @@ fn primary(dir: &Path) -> Server {
 fn replica(dir: &Path, name: &str, extra: &[&str]) -> Server {
     let mut args = vec!["--read-only"];
     args.extend_from_slice(extra);
-    Server::start(&mkdir(dir.join(name)), &args)
+    // A replica's data root, marked once at install: the replication
+    // script refuses a destination without `.putfs/`.
+    let root = mkdir(dir.join(name));
+    mkdir(root.join(".putfs"));
+    Server::start(&root, &args)
 }
 
 fn status(server: &Server, path: &str) -> u16 {

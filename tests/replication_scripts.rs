@@ -148,6 +148,12 @@ fn static_primary(root: &Path, seq: u64) {
     std::fs::write(root.join("d/b.txt"), b"bravo").unwrap();
 }
 
+/// A replica's data root as installed: marked with `.putfs/` (the
+/// scripts refuse an unmarked destination without --init).
+fn marked_replica(path: &Path) {
+    std::fs::create_dir_all(path.join(".putfs")).unwrap();
+}
+
 fn with_extra(
     mut tree: BTreeMap<String, String>,
     key: &str,
@@ -180,8 +186,12 @@ fn rsync_copies_objects_with_xattrs_and_the_heartbeat_never_temp_files() {
     let primary = primary_with_objects(&root);
 
     let s0 = heartbeat_seq(&root);
-    let out = run_script("replicate-rsync", [&root, &replica]);
-    out.expect(0, "replicate-rsync");
+    // The replica's first run marks it as a data root.
+    let out = run_script(
+        "replicate-rsync",
+        [OsStr::new("--init"), root.as_os_str(), replica.as_os_str()],
+    );
+    out.expect(0, "replicate-rsync --init");
     let s1 = heartbeat_seq(&root);
     let got = heartbeat_seq(&replica);
     assert!(
@@ -221,7 +231,7 @@ fn rsync_takes_the_heartbeat_before_the_copy_and_only_advances_it_after() {
     let dir = tempdir();
     let src = dir.path().join("src");
     let replica = dir.path().join("replica");
-    std::fs::create_dir_all(&replica).unwrap();
+    marked_replica(&replica);
     static_primary(&src, 1);
     // The real rsync, except that just before the data pass the primary
     // "writes" an object and a newer heartbeat. Neither the object's
@@ -264,7 +274,7 @@ fn rsync_deletes_nothing_without_delete() {
     let dir = tempdir();
     let src = dir.path().join("src");
     let replica = dir.path().join("replica");
-    std::fs::create_dir_all(&replica).unwrap();
+    marked_replica(&replica);
     std::fs::write(replica.join("replica-only.txt"), b"mine").unwrap();
     static_primary(&src, 1);
     run_script("replicate-rsync", [&src, &replica]).expect(0, "first run");
@@ -351,7 +361,7 @@ fn rsync_failures_exit_non_zero_with_a_message() {
     }
     let dir = tempdir();
     let replica = dir.path().join("replica");
-    std::fs::create_dir_all(&replica).unwrap();
+    marked_replica(&replica);
 
     let missing = run_script("replicate-rsync", [&dir.path().join("nope"), &replica]);
     missing.expect(1, "missing source");
@@ -452,12 +462,14 @@ fn rsync_dry_run_changes_nothing() {
         "replicate-rsync",
         [
             OsStr::new("--dry-run"),
+            OsStr::new("--init"),
             src.as_os_str(),
             replica.as_os_str(),
         ],
     );
-    out.expect(0, "--dry-run");
+    out.expect(0, "--dry-run --init");
     assert!(out.combined().contains("d/a.txt"), "{}", out.describe());
+    assert!(out.err().contains("would mark"), "{}", out.describe());
     assert_eq!(before, full_fingerprint(&replica));
 }
 
@@ -479,8 +491,8 @@ fn rclone_pulls_objects_and_heartbeat_from_a_putfs_primary_over_http() {
     let url = format!("http://{}", primary.addr);
 
     let s0 = heartbeat_seq(&root);
-    let out = run_script("replicate-rclone", [url.as_str(), s(&replica)]);
-    out.expect(0, "replicate-rclone");
+    let out = run_script("replicate-rclone", ["--init", url.as_str(), s(&replica)]);
+    out.expect(0, "replicate-rclone --init");
     let s1 = heartbeat_seq(&root);
     let got = heartbeat_seq(&replica);
     assert!(
@@ -530,7 +542,7 @@ fn rclone_refuses_a_node_without_heartbeat() {
     let dir = tempdir();
     let root = dir.path().join("primary");
     let replica = dir.path().join("replica");
-    std::fs::create_dir_all(&replica).unwrap();
+    marked_replica(&replica);
     let server = Server::start(&root, &["--heartbeat-interval", "0s"]);
     assert_eq!(server.put("/x.txt", "x").status, 201);
     let url = format!("http://{}", server.addr);
@@ -543,6 +555,71 @@ fn rclone_refuses_a_node_without_heartbeat() {
     )
     .expect(0, "--no-heartbeat");
     assert_eq!(std::fs::read(replica.join("x.txt")).unwrap(), b"x");
+}
+
+// ---------------------------------------------------------------------------
+// Both scripts: a destination that is not a data root
+// ---------------------------------------------------------------------------
+
+/// The bare mountpoint of a filesystem that is not mounted is a plain
+/// directory without `.putfs/`. Neither script may copy into it nor mark
+/// it (a replica promoted later would serve writes from the bare
+/// directory); `--init` marks a new replica's root on purpose.
+#[test]
+fn scripts_refuse_a_bare_mountpoint_as_destination_unless_init() {
+    let dir = tempdir();
+    let src = dir.path().join("src");
+    static_primary(&src, 1);
+    let primary_root = dir.path().join("primary");
+    let primary = Server::start(&primary_root, &["--heartbeat-interval", "100ms"]);
+    assert_eq!(primary.put("/d/a.txt", "alpha").status, 201);
+    assert!(wait_until(Duration::from_secs(30), || read_heartbeat(
+        &primary_root
+    )
+    .is_some()));
+    let url = format!("http://{}", primary.addr);
+
+    let mut tried = 0;
+    for tool in ["rsync", "rclone"] {
+        if need(tool, "a bare mountpoint as destination").is_none() {
+            continue;
+        }
+        tried += 1;
+        let script_name = format!("replicate-{tool}");
+        let source = if tool == "rsync" {
+            s(&src)
+        } else {
+            url.as_str()
+        };
+        // An empty directory, as a mountpoint is before its filesystem mounts.
+        let bare = dir.path().join(format!("mnt-{tool}"));
+        std::fs::create_dir_all(&bare).unwrap();
+        for extra in [&[][..], &["--delete"][..], &["--dry-run"][..]] {
+            let mut args: Vec<&str> = extra.to_vec();
+            args.extend([source, s(&bare)]);
+            let out = run_script(&script_name, &args);
+            out.expect(5, &format!("{script_name} {args:?} into a bare mountpoint"));
+            assert!(
+                out.err().contains("not a putfs data root") && out.err().contains("--init"),
+                "{}",
+                out.describe()
+            );
+            assert!(
+                walk(&bare).is_empty(),
+                "{script_name} {args:?} wrote into the bare mountpoint: {:?}",
+                walk(&bare)
+            );
+        }
+        let out = run_script(&script_name, ["--init", source, s(&bare)]);
+        out.expect(0, &format!("{script_name} --init"));
+        assert!(bare.join(".putfs").is_dir());
+        assert_eq!(std::fs::read(bare.join("d/a.txt")).unwrap(), b"alpha");
+        // Marked now: later runs need no --init.
+        run_script(&script_name, [source, s(&bare)]).expect(0, "second run");
+    }
+    if tried == 0 {
+        println!("SKIP: neither rsync nor rclone is installed");
+    }
 }
 
 // ---------------------------------------------------------------------------

@@ -4,6 +4,7 @@ use clap::Args;
 
 use super::context::{CommonArgs, Ctx, LiveArgs};
 use super::error::OpsError;
+use super::mount_state;
 use super::state::{self, Promotion};
 
 /// Turn this replica into the primary: record the last snapshot it shares
@@ -34,6 +35,7 @@ pub struct PromoteArgs {
 
 pub fn run(args: PromoteArgs) -> Result<(), OpsError> {
     let ctx = Ctx::new(args.live, args.common);
+    precheck(&ctx)?;
     let zfs = ctx.zfs();
     let (state_path, mut st) = ctx.load_state()?;
     // A rerun keeps what the first run recorded: by now this node may have
@@ -118,4 +120,18 @@ pub fn run(args: PromoteArgs) -> Result<(), OpsError> {
     );
     eprintln!("and take the old primary out of the readers until it is recovered.");
     Ok(())
+}
+
+/// Before anything changes: the data root must be one a writable putfs
+/// accepts. A dataset that is not mounted leaves a bare directory at its
+/// mountpoint, and a directory without `.putfs/` is refused by
+/// `putfs serve`; promoting then would record a promotion and make the
+/// dataset writable with no server able to take the writes.
+fn precheck(ctx: &Ctx) -> Result<(), OpsError> {
+    const AGAIN: &str = "promote again";
+    if let Some(ds) = &ctx.live.dataset {
+        mount_state::require_data_root(&ctx.zfs(), ds, AGAIN)?;
+    }
+    // With --root as well, it must be that mountpoint (Ctx::root checks).
+    mount_state::require_marker(&ctx.root()?, AGAIN)
 }

@@ -14,8 +14,13 @@ use super::zfs::Snapshot;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct State {
+    /// The promotion in force; `ops demote` and `ops rollback` end it.
     #[serde(default)]
     pub promotion: Option<Promotion>,
+    /// How this node last stopped being (or was made other than) a
+    /// primary, unless a promotion came after.
+    #[serde(default)]
+    pub demotion: Option<Demotion>,
     #[serde(default)]
     pub transfers: Vec<Transfer>,
     #[serde(default)]
@@ -32,6 +37,27 @@ pub struct Promotion {
     /// (none for a replica kept by rsync or rclone).
     pub shared_snapshot: Option<Snapshot>,
     pub at: String,
+}
+
+/// `ops demote` or `ops rollback`: this node is no longer a primary.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Demotion {
+    pub dataset: Option<String>,
+    pub to: Demoted,
+    /// The promotion this ended, if one was in force.
+    pub ended_promotion: Option<Promotion>,
+    pub at: String,
+}
+
+/// What the node became.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Demoted {
+    /// A receiver: readonly, fed by replication (`ops demote`).
+    Replica,
+    /// The old primary, rolled back to the snapshot it shares with the new
+    /// one and not yet a replica (`ops rollback`).
+    RolledBack { snapshot: String },
 }
 
 /// `ops transfer-gap`: a gap copied to a destination and checked there.
@@ -124,6 +150,18 @@ impl State {
         Ok(())
     }
 
+    /// End the promotion in force (if any) and record why: a later
+    /// `promote` then records a fresh shared snapshot instead of keeping
+    /// the one of a failover long past.
+    pub fn demote(&mut self, dataset: Option<String>, to: Demoted) {
+        self.demotion = Some(Demotion {
+            dataset,
+            to,
+            ended_promotion: self.promotion.take(),
+            at: now(),
+        });
+    }
+
     /// The newest transfer of this snapshot's gap (verified or not: a
     /// later failed run must not be outvoted by an older success).
     pub fn latest_transfer(&self, snapshot: &str) -> Option<&Transfer> {
@@ -174,5 +212,26 @@ mod tests {
             1
         );
         assert!(State::load(&p).unwrap().latest_transfer("s2").is_none());
+    }
+
+    #[test]
+    fn a_demotion_ends_the_promotion_and_survives_a_reload() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("s.json");
+        // A state file written before demotions existed still loads.
+        std::fs::write(
+            &p,
+            r#"{"promotion":{"dataset":"b/x","shared_snapshot":null,"at":"t"}}"#,
+        )
+        .unwrap();
+        let mut s = State::load(&p).unwrap();
+        assert!(s.promotion.is_some() && s.demotion.is_none());
+        s.demote(Some("b/x".into()), Demoted::Replica);
+        s.save(&p).unwrap();
+        let s = State::load(&p).unwrap();
+        assert!(s.promotion.is_none());
+        let d = s.demotion.unwrap();
+        assert_eq!(d.to, Demoted::Replica);
+        assert_eq!(d.ended_promotion.unwrap().dataset.as_deref(), Some("b/x"));
     }
 }

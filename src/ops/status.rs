@@ -1,4 +1,7 @@
-//! `putfs ops status`: where this node stands.
+//! `putfs ops status`: where this node stands. The role comes from the
+//! evidence `role` weighs (the writer's lock, `readonly`, and what
+//! promote, demote and rollback recorded); the mount state is printed
+//! because a dataset that is not mounted serves nothing, whatever its role.
 
 use std::path::PathBuf;
 
@@ -6,11 +9,17 @@ use clap::Args;
 
 use super::context::{CommonArgs, Ctx, LiveArgs};
 use super::error::OpsError;
+use super::mount_state::MountState;
+use super::role;
+use super::state::Demoted;
+use super::writer_lock;
 use super::zfs::Snapshot;
 use crate::replication::heartbeat::{self, Heartbeat};
 
-/// Show this node's role, its snapshots, the newest snapshot it shares with
-/// a peer, and the replication lag read from the replicated heartbeat.
+/// Show this node's role (primary, replica, rolled back), whether its
+/// dataset is mounted and a writable putfs serves it, its snapshots, the
+/// newest snapshot it shares with a peer, and the replication lag read
+/// from the replicated heartbeat.
 #[derive(Debug, Args)]
 pub struct StatusArgs {
     #[command(flatten)]
@@ -41,21 +50,34 @@ pub fn run(args: StatusArgs) -> Result<(), OpsError> {
         Some(ds) => zfs.snapshots(ds)?,
         None => Vec::new(),
     };
-    let readonly = match &ctx.live.dataset {
-        Some(ds) => readonly(&zfs, ds)?,
+    let mount = match &ctx.live.dataset {
+        Some(ds) => Some(MountState::read(&zfs, ds)?),
         None => None,
     };
+    // Only a mounted dataset's lock file is the dataset's. Status reports
+    // what it can: a lock file it may not open (another user's) is a
+    // warning, not a failure.
+    let writer = match (&root, &mount) {
+        (Some(r), None) => Some(r),
+        (Some(r), Some(m)) if m.mounted => Some(r),
+        _ => None,
+    }
+    .and_then(|r| {
+        writer_lock::writer(r).unwrap_or_else(|e| {
+            eprintln!("warning: {e}");
+            None
+        })
+    });
     let state = ctx.load_state().ok().map(|(_, s)| s);
     let promoted = state.as_ref().and_then(|s| s.promotion.clone());
-    let role = match (readonly, &promoted, &ctx.live.dataset) {
-        (Some(true), _, _) => "replica (dataset is read-only)",
-        (_, Some(_), _) => "primary (promoted)",
-        (Some(false), None, _) => "primary (dataset is writable)",
-        (None, None, Some(_)) => {
-            "unknown: this platform (zfs-fuse) reports readonly=off for every mounted dataset"
-        }
-        (None, None, None) => "unknown (no dataset given)",
-    };
+    let demoted = state.as_ref().and_then(|s| s.demotion.clone());
+    let role = role::role(&role::Evidence {
+        writer: writer.as_ref(),
+        readonly: mount.as_ref().and_then(|m| m.readonly),
+        has_dataset: ctx.live.dataset.is_some(),
+        promotion: promoted.as_ref(),
+        demotion: demoted.as_ref(),
+    });
     let peer = read_peer(&ctx, &args.peer_dataset, &args.peer_snapshots)?;
     let shared = peer.as_ref().and_then(|p| newest_shared(&snapshots, p));
     let now = heartbeat::now_ms();
@@ -72,6 +94,10 @@ pub fn run(args: StatusArgs) -> Result<(), OpsError> {
                 "snapshots": snapshots,
                 "shared_snapshot": shared,
                 "promotion": promoted,
+                "demotion": demoted,
+                "mounted": mount.as_ref().map(|m| m.mounted),
+                "mountpoint": mount.as_ref().map(|m| m.mountpoint.clone()),
+                "writer": writer,
                 "heartbeat": hb,
                 "lag_seconds": lag,
             })
@@ -85,12 +111,22 @@ pub fn run(args: StatusArgs) -> Result<(), OpsError> {
     if let Some(r) = &root {
         println!("root:      {}", r.display());
     }
+    if let Some(m) = &mount {
+        println!("mount:     {}", m.describe());
+    }
     if let Some(p) = &promoted {
         let snap = p
             .shared_snapshot
             .as_ref()
             .map_or("-".to_owned(), |s| s.name.clone());
         println!("promoted:  {} (shared snapshot @{snap})", p.at);
+    }
+    if let Some(d) = demoted.as_ref().filter(|_| promoted.is_none()) {
+        let what = match &d.to {
+            Demoted::Replica => "made a replica".to_owned(),
+            Demoted::RolledBack { snapshot } => format!("rolled back to @{snapshot}"),
+        };
+        println!("demoted:   {} ({what})", d.at);
     }
     println!("snapshots: {}", snapshots.len());
     for s in &snapshots {
@@ -112,20 +148,6 @@ pub fn run(args: StatusArgs) -> Result<(), OpsError> {
         _ => println!("heartbeat: none found under the root"),
     }
     Ok(())
-}
-
-/// The dataset's `readonly`, if the platform tells the truth about it:
-/// zfs-fuse shows the mount option ("off", source "temporary") for every
-/// mounted dataset, whatever the property says.
-fn readonly(zfs: &super::zfs::Zfs<'_>, ds: &str) -> Result<Option<bool>, OpsError> {
-    let out = zfs
-        .runner
-        .query(&["zfs", "get", "-Hp", "-o", "value,source", "readonly", ds])?;
-    let (value, source) = out.trim().split_once('\t').unwrap_or((out.trim(), ""));
-    Ok(match (value, source) {
-        ("off", "temporary") => None,
-        (v, _) => Some(v == "on"),
-    })
 }
 
 fn read_peer(

@@ -114,6 +114,10 @@ impl<'r> Zfs<'r> {
         }
     }
 
+    pub fn mount(&self, dataset: &str) -> Result<(), OpsError> {
+        self.runner.change(&["zfs", "mount", dataset]).map(drop)
+    }
+
     pub fn rollback(&self, dataset: &str, snapshot: &str) -> Result<(), OpsError> {
         self.runner
             .change(&["zfs", "rollback", "-r", &format!("{dataset}@{snapshot}")])

@@ -14,8 +14,11 @@ use super::zrepl::{self, Action, Node, ReverseInput, Step};
 ///
 /// zrepl's sink receives into root_fs/<client identity>/<source dataset>, so
 /// the recovered node's rolled-back dataset must be renamed to exactly that
-/// path; the plan has the zfs commands (rollback, create parents, rename,
-/// readonly) for each node in order. Both configs are validated first.
+/// path. The plan is for each node in order, and runs as printed: it stops
+/// putfs before unmounting, rolls back and demotes through `putfs ops`,
+/// checks each dataset's state (`expect:` lines) before the step that
+/// needs it, mounts the dataset at --recovered-mountpoint and only then
+/// starts putfs. Both configs are validated first.
 #[derive(Debug, Args)]
 pub struct ReverseArgs {
     /// The old primary's zrepl config (with the push job).
@@ -42,9 +45,10 @@ pub struct ReverseArgs {
     /// Root of the recovered node's sink, in the dataset's pool (e.g. tank/sink).
     #[arg(long)]
     pub recovered_root_fs: String,
-    /// Mountpoint to keep for the renamed dataset on the recovered node.
+    /// Where putfs on the recovered node serves the data (e.g. /srv/putfs):
+    /// the plans mount the renamed dataset there before putfs starts.
     #[arg(long)]
-    pub recovered_mountpoint: Option<String>,
+    pub recovered_mountpoint: String,
     /// The putfs dataset on the old primary (default: the one its push job replicates).
     #[arg(long)]
     pub dataset: Option<String>,
@@ -74,7 +78,7 @@ pub fn reverse(args: ReverseArgs) -> Result<(), OpsError> {
     input.recovered_listen = args.recovered_listen;
     input.recovered_root_fs = args.recovered_root_fs;
     input.shared_snapshot = args.shared_snapshot;
-    input.recovered_mountpoint = args.recovered_mountpoint;
+    input.recovered_mountpoint = Some(args.recovered_mountpoint);
     input.dataset = args.dataset;
     let r = zrepl::reverse(&input).map_err(|e| OpsError::Other(e.to_string()))?;
 
@@ -132,6 +136,14 @@ fn print_steps(steps: &[Step]) {
                 s.description,
                 shell_words::join(argv)
             ),
+            Action::Check { argv, expect } => println!(
+                "{:>3}. [{}] Check: {}\n       $ {}\n       expect: {}",
+                i + 1,
+                s.node,
+                s.description,
+                shell_words::join(argv),
+                expect.join(" / ")
+            ),
             Action::InstallConfig { path, .. } => {
                 println!("{:>3}. [{}] {} ({path})", i + 1, s.node, s.description)
             }
@@ -148,6 +160,9 @@ fn step_json(s: &Step) -> serde_json::Value {
     match &s.action {
         Action::Run(argv) => {
             serde_json::json!({"node": node, "description": s.description, "run": argv})
+        }
+        Action::Check { argv, expect } => {
+            serde_json::json!({"node": node, "description": s.description, "check": argv, "expect": expect})
         }
         Action::InstallConfig { path, yaml } => {
             serde_json::json!({"node": node, "description": s.description, "install_config": path, "yaml": yaml})

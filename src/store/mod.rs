@@ -46,7 +46,7 @@ pub use key::{
 };
 pub use list::{Entry, ListOptions, Listing};
 pub use meta::ObjectMeta;
-pub use open::OpenError;
+pub use open::{LOCK_FILE, OpenError};
 pub use policy::{KeyMatcher, OnExisting, Policy};
 pub use pump::{Compare, Pump, Sink};
 pub use read::{Object, hash_file};

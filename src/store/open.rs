@@ -52,7 +52,9 @@ pub enum OpenError {
     },
 }
 
-const LOCK_FILE: &str = "lock";
+/// The writer's lock, in `.putfs/`: `putfs ops` tests it to learn whether a
+/// writable server is serving a root.
+pub const LOCK_FILE: &str = "lock";
 
 fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> OpenError {
     let path = path.to_owned();

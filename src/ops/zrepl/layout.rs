@@ -30,7 +30,9 @@ pub struct Layout {
     pub flip_back_snapshot: String,
     pub push_job: String,
     pub sink_job: String,
-    pub mountpoint: Option<String>,
+    /// Where putfs serves the recovered node's copy from, before and after
+    /// the rename (the plans mount it there and check it).
+    pub mountpoint: String,
 }
 
 pub(crate) fn input_err(msg: impl Into<String>) -> ZreplError {
@@ -148,6 +150,7 @@ pub(crate) fn layout(
             "flip-back snapshot name {flip_back_snapshot:?} {e}"
         ))
     })?;
+    let mountpoint = mountpoint(input)?;
     Ok(Layout {
         original: original.into(),
         new_primary_dataset,
@@ -158,8 +161,25 @@ pub(crate) fn layout(
         flip_back_snapshot,
         push_job: push.name.clone(),
         sink_job: sink.name.clone(),
-        mountpoint: input.recovered_mountpoint.clone(),
+        mountpoint,
     })
+}
+
+/// The plans leave the dataset mounted where putfs serves it: after the
+/// rename under the new sink's root it would otherwise inherit no
+/// mountpoint at all and stay unmounted.
+fn mountpoint(input: &ReverseInput) -> Result<String, ZreplError> {
+    match &input.recovered_mountpoint {
+        Some(mp) if mp.starts_with('/') && !mp.contains(['\n', '\t']) => Ok(mp.clone()),
+        Some(mp) => Err(input_err(format!(
+            "recovered mountpoint {mp:?} must be an absolute path (where putfs serves the data, \
+             e.g. /srv/putfs)"
+        ))),
+        None => Err(input_err(
+            "name the recovered node's mountpoint (where its putfs serves the data, e.g. \
+             /srv/putfs): the plans mount the renamed dataset there",
+        )),
+    }
 }
 
 fn snapshot_prefix(push: &PushJob) -> &str {

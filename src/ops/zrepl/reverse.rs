@@ -281,6 +281,7 @@ mod tests {
             recovered_listen: "127.0.0.2:8888".into(),
             recovered_root_fs: "tankA/sink".into(),
             shared_snapshot: "zrepl_20250101_120000_000".into(),
+            recovered_mountpoint: Some("/srv/putfs".into()),
             ..ReverseInput::default()
         }
     }
@@ -359,17 +360,24 @@ mod tests {
                 .position(|a| a == cmd)
                 .unwrap_or_else(|| panic!("{cmd:?} not in {on_recovered:#?}"))
         };
-        let rollback = pos("zfs rollback -r tankA/putfs@zrepl_20250101_120000_000");
+        let rollback = pos(
+            "putfs ops rollback --dataset tankA/putfs --snapshot zrepl_20250101_120000_000 --yes",
+        );
         let create = pos("zfs create -p tankA/sink/node-b/tankB/sink/node-a/tankA");
         let rename = pos("zfs rename tankA/putfs tankA/sink/node-b/tankB/sink/node-a/tankA/putfs");
-        let ro = pos("zfs set readonly=on tankA/sink/node-b/tankB/sink/node-a/tankA/putfs");
+        let demote = pos("putfs ops demote --dataset tankA/putfs --yes");
+        let mount = pos(
+            "putfs ops mount --dataset tankA/sink/node-b/tankB/sink/node-a/tankA/putfs \
+             --expect-mountpoint /srv/putfs --expect-readonly on",
+        );
         let release = pos("zrepl zfs-abstraction release-all --job putfs-push");
-        assert!(release < rollback && rollback < create && create < rename && rename < ro);
+        assert!(release < rollback && rollback < demote && demote < create);
+        assert!(create < rename && rename < mount);
         // The guid checks come before anything destructive.
         let first_destructive = r
             .plan
             .iter()
-            .position(|s| matches!(&s.action, Action::Run(a) if a[1] == "rollback"))
+            .position(|s| matches!(&s.action, Action::Run(a) if a.iter().any(|w| w == "rollback")))
             .expect("rollback step");
         assert!(
             r.plan[..first_destructive]
@@ -469,6 +477,18 @@ mod tests {
         let mut i = input();
         i.shared_snapshot = "tankA/putfs@x".into();
         assert!(reverse(&i).is_err());
+
+        // The plans mount the renamed dataset where putfs serves it.
+        let mut i = input();
+        i.recovered_mountpoint = None;
+        assert!(reverse(&i).unwrap_err().to_string().contains("mountpoint"));
+        i.recovered_mountpoint = Some("srv/putfs".into());
+        assert!(
+            reverse(&i)
+                .unwrap_err()
+                .to_string()
+                .contains("absolute path")
+        );
 
         let mut i = input();
         i.recovered_address = "nohost".into();

@@ -1,0 +1,127 @@
+//! A node's role, from the evidence `ops status` can gather, strongest
+//! first:
+//! 1. a writable putfs holds the data root's lock: a primary, whatever any
+//!    record says;
+//! 2. the dataset is `readonly=on`: a replica (nothing can write to it);
+//! 3. what `putfs ops` recorded: a promotion in force, else the latest
+//!    demotion or rollback (each of those ends a promotion);
+//! 4. the dataset is writable: a primary with no server right now.
+//!
+//! The records come before "writable" because a rolled-back old primary
+//! is still writable but must not be called a primary, and because
+//! zfs-fuse hides `readonly` of a mounted dataset, leaving the records
+//! as the only witness there.
+
+use super::state::{Demoted, Demotion, Promotion};
+use super::writer_lock::Writer;
+
+/// What is known about one node.
+#[derive(Debug, Default)]
+pub struct Evidence<'a> {
+    pub writer: Option<&'a Writer>,
+    /// `None`: no dataset, or a platform that cannot tell (zfs-fuse).
+    pub readonly: Option<bool>,
+    pub has_dataset: bool,
+    pub promotion: Option<&'a Promotion>,
+    pub demotion: Option<&'a Demotion>,
+}
+
+/// The role line of `ops status`; starts with "primary", "replica",
+/// "rolled back" or "unknown".
+pub fn role(e: &Evidence<'_>) -> String {
+    if let Some(w) = e.writer {
+        return format!("primary: {} serves it writable", w.who());
+    }
+    if e.readonly == Some(true) {
+        return "replica (dataset is read-only)".into();
+    }
+    if let Some(p) = e.promotion {
+        return format!(
+            "primary (promoted {}); no writable putfs serves it now",
+            p.at
+        );
+    }
+    if let Some(d) = e.demotion {
+        return match &d.to {
+            Demoted::Replica => format!("replica (demoted {})", d.at),
+            Demoted::RolledBack { snapshot } => format!(
+                "rolled back to @{snapshot} ({}): the old primary, taking no writes; next, make \
+                 it a replica (putfs ops reverse-zrepl)",
+                d.at
+            ),
+        };
+    }
+    match (e.readonly, e.has_dataset) {
+        (Some(false), _) => "primary (dataset is writable); no writable putfs serves it now".into(),
+        (_, true) => "unknown: this platform (zfs-fuse) reports readonly=off for every mounted \
+                      dataset, and no putfs ops promote, demote or rollback is recorded"
+            .into(),
+        (_, false) => {
+            "unknown (no dataset given, no role recorded, no writable putfs serves it)".into()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn promotion() -> Promotion {
+        Promotion {
+            dataset: Some("b/x".into()),
+            shared_snapshot: None,
+            at: "T1".into(),
+        }
+    }
+
+    fn demotion(to: Demoted) -> Demotion {
+        Demotion {
+            dataset: Some("b/x".into()),
+            to,
+            ended_promotion: Some(promotion()),
+            at: "T2".into(),
+        }
+    }
+
+    #[test]
+    fn every_stage_of_the_runbook() {
+        let w = Writer {
+            pid: Some(7),
+            lock: PathBuf::from("/srv/putfs/.putfs/lock"),
+        };
+        let p = promotion();
+        let replica = demotion(Demoted::Replica);
+        let rolled = demotion(Demoted::RolledBack {
+            snapshot: "s".into(),
+        });
+        let ds = |readonly, writer, promotion, demotion| Evidence {
+            writer,
+            readonly,
+            has_dataset: true,
+            promotion,
+            demotion,
+        };
+        // A primary serving writes, recorded or not.
+        assert!(
+            role(&ds(None, Some(&w), None, Some(&replica))).starts_with("primary: putfs (pid 7)")
+        );
+        // A replica: read-only on OpenZFS, or recorded (zfs-fuse).
+        assert!(role(&ds(Some(true), None, None, None)).starts_with("replica"));
+        assert!(role(&ds(None, None, None, Some(&replica))).starts_with("replica (demoted T2)"));
+        // Promoted, server stopped for a moment.
+        assert!(role(&ds(Some(false), None, Some(&p), None)).starts_with("primary (promoted T1)"));
+        assert!(role(&ds(None, None, Some(&p), None)).starts_with("primary (promoted"));
+        // Rolled back: writable, yet not a primary.
+        assert!(role(&ds(Some(false), None, None, Some(&rolled))).starts_with("rolled back to @s"));
+        // Flipped back: the promoted node demoted again, the other promoted.
+        assert!(role(&ds(None, None, None, Some(&replica))).starts_with("replica"));
+        assert!(role(&ds(None, None, Some(&p), Some(&replica))).starts_with("primary (promoted"));
+        // Nothing known.
+        assert!(role(&ds(None, None, None, None)).starts_with("unknown"));
+        assert!(
+            role(&ds(Some(false), None, None, None)).starts_with("primary (dataset is writable)")
+        );
+        assert!(role(&Evidence::default()).starts_with("unknown (no dataset"));
+    }
+}

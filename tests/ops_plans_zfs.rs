@@ -1,0 +1,763 @@
+//! Drill: the printed plans of `putfs ops reverse-zrepl` (reversal and
+//! flip back) EXECUTED step by step on zfs-fuse pools, with the runbook's
+//! commands around them, and `putfs ops status` checked at every stage.
+//!
+//! Two nodes on one machine: A (pool `pda<pid>`, serving `<lab>/srv-a`)
+//! and B (pool `pdb<pid>`, receiving A's dataset under its sink root and
+//! serving `<lab>/srv-b`). Every step of plan.json runs as printed:
+//! - `zfs …` and `putfs ops …` for real (a `zfs rename` that zfs-fuse
+//!   calls busy right after an unmount is repeated, as its step says);
+//! - `check` steps: the command's output lines must equal `expect`;
+//! - `systemctl disable|enable --now putfs-primary|putfs-replica`: the
+//!   unit names are checked and a putfs server is stopped (SIGTERM,
+//!   drained) or started on the node's data root as the unit would
+//!   (putfs-primary's ExecStartPre: `.putfs/` must be there);
+//! - `systemctl … zrepl`, `zrepl …` and config installs are checked for
+//!   form (unit, job names of the installed configs, `zrepl-check`), and
+//!   `zrepl signal wakeup` is done by zfs send/recv from the push job's
+//!   dataset to the path its partner sink computes: a wakeup that would
+//!   need a full resend fails the drill.
+//!
+//! After every step, every running putfs must be serving a mounted dataset
+//! of its own node at its data root, and answer.
+//!
+//! zfs-fuse is one machine-wide daemon: one test in this binary. Without
+//! zfs-fuse it prints `SKIP:` and passes, unless `PUTFS_REQUIRE_ZFS=1`.
+
+mod common;
+#[path = "common/ops.rs"]
+mod ops;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use common::*;
+use ops::*;
+
+const PRIMARY_UNIT: &str = "putfs-primary";
+const REPLICA_UNIT: &str = "putfs-replica";
+
+/// One machine of the pair, as the plans see it.
+struct Node {
+    name: &'static str,
+    /// `node` in plan.json after the failover.
+    plan_role: &'static str,
+    pool: String,
+    /// Where its putfs serves (the units' /srv/putfs).
+    root: PathBuf,
+    /// The putfs "unit" running here and its server.
+    putfs: Option<(&'static str, Server)>,
+    zrepl_running: bool,
+    /// The installed /etc/zrepl/zrepl.yml.
+    config: serde_yaml_ng::Value,
+}
+
+impl Node {
+    fn start(&mut self, unit: &'static str) {
+        assert!(self.putfs.is_none(), "{}: putfs already runs", self.name);
+        let args: &[&str] = if unit == PRIMARY_UNIT {
+            // putfs-primary.service: ExecStartPre=test -d /srv/putfs/.putfs
+            assert!(
+                self.root.join(".putfs").is_dir(),
+                "{}: putfs-primary's ExecStartPre fails: {} holds no .putfs/",
+                self.name,
+                self.root.display()
+            );
+            &[]
+        } else {
+            &["--read-only"]
+        };
+        let server = Server::try_start(&self.root, args)
+            .unwrap_or_else(|e| panic!("{}: {unit} did not start: {e}", self.name));
+        self.putfs = Some((unit, server));
+    }
+
+    /// `systemctl stop UNIT`: SIGTERM and wait for the drain.
+    fn stop(&mut self, units: &[&str]) {
+        let Some((unit, _)) = &self.putfs else {
+            return;
+        };
+        if !units.contains(unit) {
+            return;
+        }
+        let (_, mut server) = self.putfs.take().unwrap();
+        server.sigterm();
+        assert!(
+            server.wait_exit(Duration::from_secs(45)).is_some(),
+            "{}: putfs did not exit within TimeoutStopSec",
+            self.name
+        );
+    }
+
+    fn server(&self) -> &Server {
+        &self.putfs.as_ref().expect("putfs runs").1
+    }
+
+    fn unit(&self) -> Option<&'static str> {
+        self.putfs.as_ref().map(|(u, _)| *u)
+    }
+
+    fn job_names(&self) -> Vec<String> {
+        jobs(&self.config)
+            .iter()
+            .filter_map(|j| j["name"].as_str().map(str::to_string))
+            .collect()
+    }
+}
+
+fn jobs(config: &serde_yaml_ng::Value) -> Vec<serde_yaml_ng::Value> {
+    config["jobs"].as_sequence().cloned().unwrap_or_default()
+}
+
+fn job(config: &serde_yaml_ng::Value, kind: &str) -> Option<serde_yaml_ng::Value> {
+    jobs(config)
+        .into_iter()
+        .find(|j| j["type"].as_str() == Some(kind))
+}
+
+/// The dataset mounted at `path`, from /proc/self/mountinfo.
+fn mounted_at(path: &Path) -> Option<String> {
+    let want = path.to_str()?;
+    let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    info.lines().rev().find_map(|l| {
+        let (left, right) = l.split_once(" - ")?;
+        let mountpoint = left.split(' ').nth(4)?.replace("\\040", " ");
+        (mountpoint == want).then(|| right.split(' ').nth(1).unwrap_or("").to_string())
+    })
+}
+
+/// Every running putfs serves a mounted dataset of its own node's pool
+/// from its data root, and answers.
+#[track_caller]
+fn assert_served_mounted(nodes: &[&Node], after: &str) {
+    for n in nodes {
+        let Some((unit, server)) = &n.putfs else {
+            continue;
+        };
+        let ds = mounted_at(&n.root).unwrap_or_else(|| {
+            panic!(
+                "after {after}: {}'s {unit} serves {}, where no dataset is mounted",
+                n.name,
+                n.root.display()
+            )
+        });
+        assert!(
+            ds.starts_with(&format!("{}/", n.pool)),
+            "after {after}: {}'s {unit} serves {ds}, not a dataset of {}",
+            n.name,
+            n.pool
+        );
+        let r = server.get("/.putfs/ready");
+        assert_eq!(
+            r.status,
+            200,
+            "after {after}: {}'s {unit}: {}",
+            n.name,
+            r.text()
+        );
+    }
+}
+
+fn status(ds: &str) -> serde_json::Value {
+    let out = putfs_ops(["status", "--dataset", ds, "--json"]);
+    out.expect(0, &format!("status of {ds}"));
+    serde_json::from_str(out.out().trim())
+        .unwrap_or_else(|e| panic!("status --json: {e}\n{}", out.describe()))
+}
+
+#[track_caller]
+fn assert_role(ds: &str, starts: &str, stage: &str) -> serde_json::Value {
+    let st = status(ds);
+    let role = st["role"].as_str().unwrap_or_default().to_string();
+    assert!(
+        role.starts_with(starts),
+        "stage {stage}: `putfs ops status --dataset {ds}` says {role:?}, expected {starts:?}…\n{st:#}"
+    );
+    st
+}
+
+fn put_acked(s: &Server, key: &str, body: &[u8], acked: &mut BTreeMap<String, String>) {
+    let r = s.put(&key_url(key), body.to_vec());
+    assert_eq!(r.status, 201, "PUT {key}: {}", r.text());
+    acked.insert(key.to_string(), sha_hex(body));
+}
+
+/// Snapshots of `ds` with their GUIDs, oldest first.
+fn snaps(lab: &ZfsLab, ds: &str) -> Vec<(String, String)> {
+    lab.snapshots(ds)
+        .into_iter()
+        .map(|s| {
+            let guid = lab.get("guid", &format!("{ds}@{s}"));
+            (s, guid)
+        })
+        .collect()
+}
+
+/// What `zrepl signal wakeup JOB` on `from` does, by zfs send/recv: the
+/// push job's dataset goes to where the other node's sink puts it,
+/// incrementally from the newest snapshot both hold. A new snapshot is
+/// taken first if the newest one was sent already (zrepl's snapshotter
+/// would have made one). `full_ok` only for the very first replication.
+fn wakeup(lab: &ZfsLab, from: &Node, to: &Node, job_name: &str, full_ok: bool, n: &mut u32) {
+    assert!(
+        from.zrepl_running && to.zrepl_running,
+        "zrepl must run on both nodes"
+    );
+    let push = job(&from.config, "push")
+        .unwrap_or_else(|| panic!("wakeup on {}: its config has no push job", from.name));
+    assert_eq!(
+        push["name"].as_str(),
+        Some(job_name),
+        "wakeup names the push job"
+    );
+    let sink = job(&to.config, "sink")
+        .unwrap_or_else(|| panic!("{}'s config has no sink for {}'s push", to.name, from.name));
+    let fs = push["filesystems"].as_mapping().expect("filesystems");
+    assert_eq!(fs.len(), 1, "one dataset: {fs:?}");
+    let source = fs
+        .keys()
+        .next()
+        .and_then(|k| k.as_str())
+        .unwrap()
+        .trim_end_matches('<')
+        .to_string();
+    let clients = sink["serve"]["clients"].as_mapping().expect("clients");
+    let identity = clients.values().next().and_then(|v| v.as_str()).unwrap();
+    let root_fs = sink["root_fs"].as_str().unwrap();
+    let target = format!("{root_fs}/{identity}/{source}");
+
+    let mut sent = snaps(lab, &source);
+    let received = if lab.zfs(["list", "-H", "-o", "name", &target]).code == Some(0) {
+        snaps(lab, &target)
+    } else {
+        Vec::new()
+    };
+    let common = sent
+        .iter()
+        .rev()
+        .find(|(_, g)| received.iter().any(|(_, r)| r == g))
+        .cloned();
+    if common.is_some() && common == sent.last().cloned() {
+        *n += 1;
+        lab.zfs_ok(["snapshot", &format!("{source}@zrepl_w{n}")]);
+        sent = snaps(lab, &source);
+    }
+    let newest = format!("{source}@{}", sent.last().expect("a snapshot").0);
+    match common {
+        Some((c, _)) => {
+            let from_snap = format!("{source}@{c}");
+            lab.send_recv_ok(&["-I", &from_snap, &newest], &[&target]);
+        }
+        None => {
+            assert!(
+                full_ok,
+                "wakeup {}→{}: {target} shares no snapshot with {source}: a full resend",
+                from.name, to.name
+            );
+            lab.zfs_ok(["create", "-p", target.rsplit_once('/').unwrap().0]);
+            lab.send_recv_ok(&[&newest], &[&target]);
+        }
+    }
+}
+
+/// Runs one plan (the `plan` or `flip_back` list of plan.json).
+struct Drill<'a> {
+    lab: &'a ZfsLab,
+    a: Node,
+    b: Node,
+    snapshot_n: u32,
+    /// Outputs of the GUID steps, to compare.
+    guids: Vec<String>,
+    busy_renames: u32,
+}
+
+impl Drill<'_> {
+    fn nodes(&mut self, role: &str) -> (&mut Node, &mut Node) {
+        if self.a.plan_role == role {
+            (&mut self.a, &mut self.b)
+        } else {
+            assert_eq!(self.b.plan_role, role, "unknown node {role:?}");
+            (&mut self.b, &mut self.a)
+        }
+    }
+
+    fn run_plan(&mut self, name: &str, steps: &[serde_json::Value]) {
+        for (i, step) in steps.iter().enumerate() {
+            let what = format!(
+                "{name} step {} [{}] {}",
+                i + 1,
+                step["node"].as_str().unwrap_or("?"),
+                step["description"].as_str().unwrap_or("?")
+            );
+            eprintln!("--- {what}");
+            self.step(step, &what);
+            assert_served_mounted(&[&self.a, &self.b], &what);
+        }
+    }
+
+    fn step(&mut self, step: &serde_json::Value, what: &str) {
+        let strings = |v: &serde_json::Value| -> Vec<String> {
+            v.as_array()
+                .unwrap_or_else(|| panic!("{what}: not a list: {v}"))
+                .iter()
+                .map(|a| a.as_str().expect("strings").to_string())
+                .collect()
+        };
+        let role = step["node"].as_str().expect("node").to_string();
+        if let Some(run) = step.get("run") {
+            let argv = strings(run);
+            self.run(&role, &argv, what);
+        } else if let Some(check) = step.get("check") {
+            let argv = strings(check);
+            let expect = strings(&step["expect"]);
+            assert_eq!(argv[0], "zfs", "{what}: checks are zfs queries");
+            let out = self.lab.zfs(&argv[1..]);
+            assert_eq!(out.code, Some(0), "{what}\n{}", out.describe());
+            let got: Vec<String> = out.out().lines().map(str::to_string).collect();
+            assert_eq!(got, expect, "{what}: check failed\n{}", out.describe());
+        } else if let Some(path) = step.get("install_config") {
+            assert_eq!(path.as_str(), Some("/etc/zrepl/zrepl.yml"), "{what}");
+            let yaml = step["yaml"].as_str().expect("yaml");
+            let file = self.lab.dir().join(format!("installed-{}.yml", role));
+            std::fs::write(&file, yaml).unwrap();
+            putfs_ops(["zrepl-check", file.to_str().unwrap()]).expect(0, what);
+            let (node, _) = self.nodes(&role);
+            assert!(
+                !node.zrepl_running,
+                "{what}: zrepl runs while its config changes"
+            );
+            node.config = serde_yaml_ng::from_str(yaml).unwrap();
+        } else {
+            assert_eq!(step["manual"].as_bool(), Some(true), "{what}: {step}");
+        }
+    }
+
+    fn run(&mut self, role: &str, argv: &[String], what: &str) {
+        let words: Vec<&str> = argv.iter().map(String::as_str).collect();
+        match words.as_slice() {
+            ["zfs", "rename", ..] => {
+                let mut out = self.lab.zfs(&argv[1..]);
+                // zfs-fuse may call a dataset busy for a moment after its
+                // unmount; the step says to repeat.
+                for _ in 0..20 {
+                    if out.code == Some(0) || !out.err().contains("busy") {
+                        break;
+                    }
+                    self.busy_renames += 1;
+                    std::thread::sleep(Duration::from_millis(500));
+                    out = self.lab.zfs(&argv[1..]);
+                }
+                assert_eq!(out.code, Some(0), "{what}\n{}", out.describe());
+            }
+            ["zfs", rest @ ..] => {
+                let out = self.lab.zfs(rest);
+                assert_eq!(out.code, Some(0), "{what}\n{}", out.describe());
+                if rest.contains(&"guid") {
+                    self.guids.push(out.out().trim().to_string());
+                }
+            }
+            ["putfs", "ops", rest @ ..] => {
+                putfs_ops(rest).expect(0, what);
+            }
+            ["systemctl", verb, rest @ ..] => {
+                // putfs units follow the role across reboots (enable or
+                // disable --now); zrepl is only stopped and started.
+                let units = match (*verb, rest) {
+                    ("enable" | "disable", ["--now", units @ ..]) => {
+                        assert!(!units.contains(&"zrepl"), "{what}: zrepl stays enabled");
+                        units
+                    }
+                    ("start" | "stop", units) => {
+                        assert_eq!(units, ["zrepl"], "{what}: putfs units change with the role");
+                        units
+                    }
+                    _ => panic!("{what}: systemctl {verb} {rest:?}"),
+                };
+                for u in units.iter() {
+                    assert!(
+                        [PRIMARY_UNIT, REPLICA_UNIT, "zrepl"].contains(u),
+                        "{what}: unknown unit {u}"
+                    );
+                }
+                let (node, _) = self.nodes(role);
+                match *verb {
+                    "stop" | "disable" => {
+                        node.stop(units);
+                        if units.contains(&"zrepl") {
+                            node.zrepl_running = false;
+                        }
+                    }
+                    "start" | "enable" => {
+                        assert_eq!(units.len(), 1, "{what}: one unit at a time");
+                        match units[0] {
+                            "zrepl" => node.zrepl_running = true,
+                            PRIMARY_UNIT => node.start(PRIMARY_UNIT),
+                            _ => node.start(REPLICA_UNIT),
+                        }
+                    }
+                    other => panic!("{what}: systemctl {other}"),
+                }
+            }
+            ["zrepl", "signal", "wakeup", job_name] => {
+                let n = &mut self.snapshot_n;
+                let (from, to) = if self.a.plan_role == role {
+                    (&self.a, &self.b)
+                } else {
+                    (&self.b, &self.a)
+                };
+                wakeup(self.lab, from, to, job_name, false, n);
+            }
+            ["zrepl", "zfs-abstraction", "release-all", "--job", job_name] => {
+                let (node, _) = self.nodes(role);
+                assert!(
+                    node.job_names().iter().any(|j| j == job_name),
+                    "{what}: {} runs no job {job_name:?} ({:?})",
+                    node.name,
+                    node.job_names()
+                );
+                assert!(!node.zrepl_running, "{what}: release while zrepl runs");
+            }
+            _ => panic!("{what}: a step this drill cannot run: {argv:?}"),
+        }
+    }
+}
+
+#[test]
+fn printed_plans_run_as_printed_on_zfs_fuse() {
+    if let Some(why) = zfs_unavailable() {
+        if std::env::var("PUTFS_REQUIRE_ZFS").as_deref() == Ok("1") {
+            panic!("PUTFS_REQUIRE_ZFS=1 but ZFS tests cannot run: {why}");
+        }
+        println!("SKIP: printed_plans_run_as_printed_on_zfs_fuse: {why}");
+        return;
+    }
+    let pid = std::process::id();
+    let pool_a = format!("pda{pid}");
+    let pool_b = format!("pdb{pid}");
+    let ds_a = format!("{pool_a}/putfs");
+    let ds_b = format!("{pool_b}/sink/a/{ds_a}");
+    let target = format!("{pool_a}/sink/b/{ds_b}");
+    let at = |ds: &str, s: &str| format!("{ds}@{s}");
+
+    // Declared first: dropped last, after every server on its mounts.
+    let mut lab = ZfsLab::start();
+    lab.create_pool(&pool_a);
+    lab.create_pool(&pool_b);
+    let srv_a = lab.dir().join("srv-a");
+    let srv_b = lab.dir().join("srv-b");
+    let mut rng = Rng::from_time();
+    let mut acked: BTreeMap<String, String> = BTreeMap::new();
+
+    let cfg = lab.dir().join("zrepl");
+    std::fs::create_dir_all(&cfg).unwrap();
+    let a_yml = cfg.join("a.yml");
+    let b_yml = cfg.join("b.yml");
+    std::fs::write(
+        &a_yml,
+        format!(
+            "jobs:\n  - name: putfs-push\n    type: push\n    connect: {{type: tcp, address: \
+             \"127.0.0.3:8888\"}}\n    filesystems: {{\"{ds_a}\": true}}\n    snapshotting: \
+             {{type: periodic, prefix: zrepl_, interval: 10m}}\n    pruning:\n      \
+             keep_sender: [{{type: not_replicated}}, {{type: last_n, count: 10}}]\n      \
+             keep_receiver: [{{type: last_n, count: 30}}]\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        &b_yml,
+        format!(
+            "jobs:\n  - name: putfs-sink\n    type: sink\n    serve: {{type: tcp, listen: \
+             \"127.0.0.3:8888\", clients: {{\"127.0.0.1\": \"a\"}}}}\n    root_fs: \
+             {pool_b}/sink\n    recv: {{properties: {{override: {{readonly: \"on\", atime: \
+             \"off\"}}}}}}\n"
+        ),
+    )
+    .unwrap();
+    putfs_ops([
+        "zrepl-check",
+        a_yml.to_str().unwrap(),
+        b_yml.to_str().unwrap(),
+    ])
+    .expect(0, "the drill's configs");
+    let read_yaml = |p: &Path| -> serde_yaml_ng::Value {
+        serde_yaml_ng::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+    };
+    let mut a = Node {
+        name: "A",
+        plan_role: "recovered",
+        pool: pool_a.clone(),
+        root: srv_a.clone(),
+        putfs: None,
+        zrepl_running: true,
+        config: read_yaml(&a_yml),
+    };
+    let mut b = Node {
+        name: "B",
+        plan_role: "new_primary",
+        pool: pool_b.clone(),
+        root: srv_b.clone(),
+        putfs: None,
+        zrepl_running: true,
+        config: read_yaml(&b_yml),
+    };
+    let mut snapshot_n = 0;
+
+    // ---- stage "primary": A takes writes ---------------------------------
+    lab.zfs_ok([
+        "create",
+        "-o",
+        &format!("mountpoint={}", srv_a.display()),
+        &ds_a,
+    ]);
+    // The runbook's setup: mark the new dataset once (`install -d`).
+    std::fs::create_dir(srv_a.join(".putfs")).unwrap();
+    a.start(PRIMARY_UNIT);
+    for i in 0..12 {
+        let len = rng.range(0, 20_000) as usize;
+        let body = rng.bytes(len);
+        put_acked(a.server(), &format!("base/o{i:02}.bin"), &body, &mut acked);
+    }
+    let st = assert_role(&ds_a, "primary: putfs (pid", "primary");
+    assert!(
+        st["role"]
+            .as_str()
+            .unwrap()
+            .contains(&a.server().pid().to_string()),
+        "the writer's pid: {st:#}"
+    );
+
+    // ---- stage "replica": B receives A (the runbook's setup) -------------
+    lab.zfs_ok(["create", "-o", "mountpoint=none", &format!("{pool_b}/sink")]);
+    lab.zfs_ok(["snapshot", &at(&ds_a, "zrepl_1")]);
+    wakeup(&lab, &a, &b, "putfs-push", true, &mut snapshot_n);
+    lab.zfs_ok(["set", "atime=off", &ds_b]);
+    lab.zfs_ok(["set", &format!("mountpoint={}", srv_b.display()), &ds_b]);
+    putfs_ops(["demote", "--dataset", &ds_b, "--yes"]).expect(0, "demote the new replica");
+    b.start(REPLICA_UNIT);
+    assert_served_mounted(&[&a, &b], "setup");
+    assert_role(&ds_b, "replica", "replica");
+    for i in 0..6 {
+        let len = rng.range(1, 9_000) as usize;
+        let body = rng.bytes(len);
+        put_acked(a.server(), &format!("more/o{i}.bin"), &body, &mut acked);
+    }
+    lab.zfs_ok(["snapshot", &at(&ds_a, "zrepl_2")]);
+    wakeup(&lab, &a, &b, "putfs-push", false, &mut snapshot_n);
+    assert_eq!(
+        object_tree(&srv_b),
+        acked,
+        "B holds A's objects at @zrepl_2"
+    );
+
+    // ---- A fails with a gap; a snapshot in flight is held ----------------
+    let mut gap = BTreeMap::new();
+    for i in 0..5 {
+        put_acked(
+            a.server(),
+            &format!("gap/g{i}.bin"),
+            &rng.bytes(3000),
+            &mut gap,
+        );
+    }
+    // zrepl was sending @zrepl_3 when A died: its step hold stays behind.
+    lab.zfs_ok(["snapshot", &at(&ds_a, "zrepl_3")]);
+    lab.zfs_ok(["hold", "zrepl_STEP_J_putfs-push", &at(&ds_a, "zrepl_3")]);
+    acked.extend(gap.clone());
+    a.putfs.take().unwrap().1.kill9();
+
+    // ---- stage "promoted": B takes over ---------------------------------
+    b.stop(&[REPLICA_UNIT]);
+    // Promotion refuses a dataset that is not mounted (its mountpoint is a
+    // bare directory a writable putfs would refuse), before changing anything.
+    lab.zfs_ok(["unmount", &ds_b]);
+    let refused = putfs_ops(["promote", "--dataset", &ds_b, "--yes"]);
+    refused.expect(3, "promote of an unmounted dataset");
+    assert!(
+        refused.err().contains(&format!("zfs mount {ds_b}")),
+        "{}",
+        refused.describe()
+    );
+    assert_eq!(
+        lab.get("readonly", &ds_b),
+        "on",
+        "a refused promote changed readonly"
+    );
+    lab.zfs_ok(["mount", &ds_b]);
+    assert_role(&ds_b, "replica", "replica, after the refused promote");
+    putfs_ops(["promote", "--dataset", &ds_b, "--yes"]).expect(0, "promote B");
+    b.start(PRIMARY_UNIT);
+    let st = assert_role(&ds_b, "primary: putfs (pid", "promoted");
+    assert_eq!(
+        st["promotion"]["shared_snapshot"]["name"], "zrepl_2",
+        "{st:#}"
+    );
+    let mut on_b = BTreeMap::new();
+    for i in 0..4 {
+        put_acked(
+            b.server(),
+            &format!("on-b/o{i}.bin"),
+            &rng.bytes(2000),
+            &mut on_b,
+        );
+    }
+    acked.extend(on_b.clone());
+
+    // ---- A back: the gap to B, then the rollback's refusals --------------
+    let transfer = putfs_ops([
+        "transfer-gap",
+        "--dataset",
+        &ds_a,
+        "--snapshot",
+        "zrepl_2",
+        "--to",
+        &format!("http://{}", b.server().addr),
+    ]);
+    transfer.expect(0, "transfer-gap to B");
+    let a_snaps = lab.snapshots(&ds_a);
+    let rollback = |extra: &[&str]| {
+        let mut args = vec![
+            "rollback",
+            "--dataset",
+            &ds_a,
+            "--snapshot",
+            "zrepl_2",
+            "--yes",
+        ];
+        args.extend_from_slice(extra);
+        putfs_ops(args)
+    };
+    // A writable putfs started on A by mistake: the rollback names it.
+    a.start(PRIMARY_UNIT);
+    let served = rollback(&[]);
+    served.expect(3, "rollback while A's putfs serves writable");
+    let pid_text = format!("pid {}", a.server().pid());
+    assert!(served.err().contains(&pid_text), "{}", served.describe());
+    assert_eq!(
+        lab.snapshots(&ds_a),
+        a_snaps,
+        "a refused rollback changed A"
+    );
+    a.stop(&[PRIMARY_UNIT]);
+    // The held @zrepl_3: refused before `zfs rollback` would fail halfway,
+    // with the commands to look and release (zfs-fuse cannot list tags).
+    let held = rollback(&[]);
+    held.expect(3, "rollback with a held later snapshot");
+    assert!(
+        held.err()
+            .contains(&format!("zfs holds {}", at(&ds_a, "zrepl_3"))),
+        "{}",
+        held.describe()
+    );
+    assert_eq!(lab.snapshots(&ds_a), a_snaps);
+    lab.zfs_ok(["release", "zrepl_STEP_J_putfs-push", &at(&ds_a, "zrepl_3")]);
+    rollback(&[]).expect(0, "rollback");
+    assert_eq!(lab.snapshots(&ds_a), ["zrepl_1", "zrepl_2"]);
+    assert_role(&ds_a, "rolled back to @zrepl_2", "rolled back");
+    // A comes back read-only meanwhile: the plan must stop it.
+    a.start(REPLICA_UNIT);
+
+    // ---- stage "reversed": the printed reversal plan --------------------
+    let out_dir = cfg.join("reversed");
+    let reverse = putfs_ops([
+        "reverse-zrepl",
+        "--old-primary-config",
+        a_yml.to_str().unwrap(),
+        "--old-secondary-config",
+        b_yml.to_str().unwrap(),
+        "--shared-snapshot",
+        "zrepl_2",
+        "--new-primary-identity",
+        "b",
+        "--new-primary-ip",
+        "127.0.0.3",
+        "--recovered-address",
+        "127.0.0.1:8888",
+        "--recovered-listen",
+        "127.0.0.1:8888",
+        "--recovered-root-fs",
+        &format!("{pool_a}/sink"),
+        "--recovered-mountpoint",
+        srv_a.to_str().unwrap(),
+        "--out-dir",
+        out_dir.to_str().unwrap(),
+        "--flip-back",
+    ]);
+    reverse.expect(0, "reverse-zrepl");
+    let plan: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("plan.json")).unwrap()).unwrap();
+    assert_eq!(plan["layout"]["recovered_dataset_after"], target.as_str());
+    let mut drill = Drill {
+        lab: &lab,
+        a,
+        b,
+        snapshot_n,
+        guids: Vec::new(),
+        busy_renames: 0,
+    };
+    drill.run_plan("reversal", plan["plan"].as_array().expect("plan"));
+    assert_eq!(drill.guids.len(), 2, "two GUID steps: {:?}", drill.guids);
+    assert_eq!(
+        drill.guids[0], drill.guids[1],
+        "the shared snapshot's GUIDs differ"
+    );
+    assert_eq!(
+        drill.a.unit(),
+        Some(REPLICA_UNIT),
+        "A serves reads after the reversal"
+    );
+    assert_eq!(drill.b.unit(), Some(PRIMARY_UNIT));
+    assert_eq!(mounted_at(&srv_a).as_deref(), Some(target.as_str()));
+    assert_role(&target, "replica", "reversed (A)");
+    assert_role(&ds_b, "primary: putfs (pid", "reversed (B)");
+    assert_eq!(
+        object_tree(&srv_a),
+        object_tree(&srv_b),
+        "A caught up with B"
+    );
+    for (key, sha) in &acked {
+        let r = drill.a.server().get(&key_url(key));
+        assert_eq!(r.status, 200, "A serves {key} read-only");
+        assert_eq!(&sha_hex(&r.body), sha, "{key} on A");
+    }
+
+    // ---- stage "flipped back": the printed flip-back plan ---------------
+    for i in 0..3 {
+        let body = rng.bytes(1500);
+        put_acked(
+            drill.b.server(),
+            &format!("late-b/o{i}.bin"),
+            &body,
+            &mut acked,
+        );
+    }
+    drill.run_plan(
+        "flip back",
+        plan["flip_back"].as_array().expect("flip_back"),
+    );
+    assert_eq!(drill.a.unit(), Some(PRIMARY_UNIT), "A takes writes again");
+    assert_eq!(drill.b.unit(), Some(REPLICA_UNIT), "B serves reads");
+    assert_eq!(mounted_at(&srv_a).as_deref(), Some(ds_a.as_str()));
+    assert_eq!(mounted_at(&srv_b).as_deref(), Some(ds_b.as_str()));
+    assert_role(&ds_a, "primary: putfs (pid", "flipped back (A)");
+    let st = assert_role(&ds_b, "replica", "flipped back (B)");
+    assert!(st["promotion"].is_null(), "B's promotion ended: {st:#}");
+    assert_eq!(lab.get("readonly", &ds_a), "off", "A's dataset is writable");
+    // A takes a write, and it replicates to B incrementally.
+    put_acked(drill.a.server(), "after/flip.bin", b"back on A", &mut acked);
+    let mut n = drill.snapshot_n;
+    wakeup(&lab, &drill.a, &drill.b, "putfs-push", false, &mut n);
+    let r = drill.b.server().get(&key_url("after/flip.bin"));
+    assert_eq!((r.status, r.body.as_slice()), (200, &b"back on A"[..]));
+    assert_eq!(object_tree(&srv_a), acked, "no acknowledged write lost");
+    assert_eq!(object_tree(&srv_b), acked);
+    if drill.busy_renames > 0 {
+        eprintln!(
+            "NOTE (zfs-fuse): `zfs rename` answered \"dataset is busy\" {} time(s) right after \
+             an unmount and succeeded when repeated, as the plan step says",
+            drill.busy_renames
+        );
+    }
+    drop(drill);
+    drop(lab);
+}
