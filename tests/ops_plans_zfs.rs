@@ -21,6 +21,18 @@
 //! After every step, every running putfs must be serving a mounted dataset
 //! of its own node at its data root, and answer.
 //!
+//! Around the plans, the runbook as an operator runs it: each node's putfs
+//! serves the socket systemd would hold for it (`putfs.socket`), and four
+//! readers read from B through its promotion and through the flip back:
+//! not one read may fail. A's gap holds new keys, deletes acknowledged after
+//! the snapshot (one of them re-created on B since, which must survive), a
+//! key deleted and re-created with the same bytes, a gap key re-created
+//! with other bytes, and a key that is mutable on B and that B wrote too (a
+//! conflict: B's version is kept and A's copied beside it, as the runbook
+//! says). The gap goes to B by rsync and by HTTP, the deletes are applied,
+//! and at the end both nodes hold exactly every acknowledged write and none
+//! of the acknowledged deletes.
+//!
 //! zfs-fuse is one machine-wide daemon: one test in this binary. Without
 //! zfs-fuse it prints `SKIP:` and passes, unless `PUTFS_REQUIRE_ZFS=1`.
 
@@ -28,8 +40,13 @@ mod common;
 #[path = "common/ops.rs"]
 mod ops;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use common::*;
@@ -37,6 +54,8 @@ use ops::*;
 
 const PRIMARY_UNIT: &str = "putfs-primary";
 const REPLICA_UNIT: &str = "putfs-replica";
+/// Both nodes' putfs.env: keys under cfg/ may be replaced.
+const MUTABLE: &str = "cfg/**";
 
 /// One machine of the pair, as the plans see it.
 struct Node {
@@ -51,6 +70,8 @@ struct Node {
     zrepl_running: bool,
     /// The installed /etc/zrepl/zrepl.yml.
     config: serde_yaml_ng::Value,
+    /// putfs.socket: held by systemd across the units' restarts.
+    socket: TcpListener,
 }
 
 impl Node {
@@ -64,12 +85,11 @@ impl Node {
                 self.name,
                 self.root.display()
             );
-            &[]
+            &["--mutable", MUTABLE]
         } else {
-            &["--read-only"]
+            &["--read-only", "--mutable", MUTABLE]
         };
-        let server = Server::try_start(&self.root, args)
-            .unwrap_or_else(|e| panic!("{}: {unit} did not start: {e}", self.name));
+        let server = Server::start_on_socket(&self.root, args, &self.socket);
         self.putfs = Some((unit, server));
     }
 
@@ -175,6 +195,93 @@ fn assert_role(ds: &str, starts: &str, stage: &str) -> serde_json::Value {
         "stage {stage}: `putfs ops status --dataset {ds}` says {role:?}, expected {starts:?}…\n{st:#}"
     );
     st
+}
+
+/// Readers on a node's socket, each GET on a fresh connection (as a load
+/// balancer's retries would see it), counting every read that fails.
+struct Readers {
+    stop: Arc<AtomicBool>,
+    ok: Arc<AtomicUsize>,
+    failed: Arc<Mutex<Vec<String>>>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Readers {
+    fn start(addr: SocketAddr, key: &str, body: Vec<u8>) -> Readers {
+        let stop = Arc::new(AtomicBool::new(false));
+        let ok = Arc::new(AtomicUsize::new(0));
+        let failed: Arc<Mutex<Vec<String>>> = Arc::default();
+        let threads = (0..4)
+            .map(|_| {
+                let (stop, ok, failed) = (stop.clone(), ok.clone(), failed.clone());
+                let (key, body) = (key.to_string(), body.clone());
+                std::thread::spawn(move || {
+                    while !stop.load(Ordering::SeqCst) {
+                        match read_once(addr, &key, &body) {
+                            Ok(()) => {
+                                ok.fetch_add(1, Ordering::SeqCst);
+                            }
+                            Err(e) => failed.lock().unwrap().push(e),
+                        }
+                    }
+                })
+            })
+            .collect();
+        Readers {
+            stop,
+            ok,
+            failed,
+            threads,
+        }
+    }
+
+    /// Waits for `n` more good reads, then stops: (good reads, failures).
+    fn finish(self, n: usize, stage: &str) -> usize {
+        let target = self.ok.load(Ordering::SeqCst) + n;
+        let more = wait_until(Duration::from_secs(60), || {
+            self.ok.load(Ordering::SeqCst) >= target
+        });
+        self.stop.store(true, Ordering::SeqCst);
+        for t in self.threads {
+            t.join().unwrap();
+        }
+        let failed = self.failed.lock().unwrap();
+        assert!(
+            failed.is_empty(),
+            "{stage}: {} of the reads failed: {:?}",
+            failed.len(),
+            &failed[..failed.len().min(10)]
+        );
+        assert!(more, "{stage}: reads stalled");
+        self.ok.load(Ordering::SeqCst)
+    }
+}
+
+fn read_once(addr: SocketAddr, key: &str, body: &[u8]) -> Result<(), String> {
+    let mut s = TcpStream::connect(addr).map_err(|e| format!("connect: {e}"))?;
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let req = format!("GET /{key} HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes())
+        .map_err(|e| format!("write: {e}"))?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).map_err(|e| format!("read: {e}"))?;
+    let r = parse_response(&buf, false).ok_or("no complete response")?;
+    if r.status != 200 || r.body != body {
+        return Err(format!("status {}", r.status));
+    }
+    Ok(())
+}
+
+fn delete_acked(
+    s: &Server,
+    key: &str,
+    acked: &mut BTreeMap<String, String>,
+    deleted: &mut BTreeSet<String>,
+) {
+    let r = s.delete(&key_url(key));
+    assert_eq!(r.status, 204, "DELETE {key}: {}", r.text());
+    acked.remove(key);
+    deleted.insert(key.to_string());
 }
 
 fn put_acked(s: &Server, key: &str, body: &[u8], acked: &mut BTreeMap<String, String>) {
@@ -448,6 +555,7 @@ fn printed_plans_run_as_printed_on_zfs_fuse() {
     let srv_b = lab.dir().join("srv-b");
     let mut rng = Rng::from_time();
     let mut acked: BTreeMap<String, String> = BTreeMap::new();
+    let mut deleted: BTreeSet<String> = BTreeSet::new();
 
     let cfg = lab.dir().join("zrepl");
     std::fs::create_dir_all(&cfg).unwrap();
@@ -491,6 +599,7 @@ fn printed_plans_run_as_printed_on_zfs_fuse() {
         putfs: None,
         zrepl_running: true,
         config: read_yaml(&a_yml),
+        socket: TcpListener::bind("127.0.0.1:0").unwrap(),
     };
     let mut b = Node {
         name: "B",
@@ -500,6 +609,7 @@ fn printed_plans_run_as_printed_on_zfs_fuse() {
         putfs: None,
         zrepl_running: true,
         config: read_yaml(&b_yml),
+        socket: TcpListener::bind("127.0.0.1:0").unwrap(),
     };
     let mut snapshot_n = 0;
 
@@ -550,6 +660,12 @@ fn printed_plans_run_as_printed_on_zfs_fuse() {
         "B holds A's objects at @zrepl_2"
     );
 
+    // cfg/new is mutable on both nodes (putfs.env); A wrote a first version.
+    // (Written after @zrepl_2: the gap's conflict below.)
+    let read_key = "base/o00.bin";
+    let read_body = std::fs::read(srv_a.join(read_key)).unwrap();
+    let readers = Readers::start(b.socket.local_addr().unwrap(), read_key, read_body.clone());
+
     // ---- A fails with a gap; a snapshot in flight is held ----------------
     let mut gap = BTreeMap::new();
     for i in 0..5 {
@@ -560,6 +676,22 @@ fn printed_plans_run_as_printed_on_zfs_fuse() {
             &mut gap,
         );
     }
+    // Deletes acknowledged after the snapshot: B must not bring them back.
+    delete_acked(a.server(), "base/o03.bin", &mut acked, &mut deleted);
+    delete_acked(a.server(), "base/o04.bin", &mut acked, &mut deleted);
+    // Deleted and re-created with the same bytes: not a delete at all.
+    let o05 = std::fs::read(srv_a.join("base/o05.bin")).unwrap();
+    delete_acked(a.server(), "base/o05.bin", &mut acked, &mut deleted);
+    put_acked(a.server(), "base/o05.bin", &o05, &mut acked);
+    deleted.remove("base/o05.bin");
+    // A gap key deleted and re-created with other bytes.
+    delete_acked(a.server(), "gap/g1.bin", &mut gap, &mut deleted);
+    put_acked(a.server(), "gap/g1.bin", &rng.bytes(2500), &mut gap);
+    deleted.remove("gap/g1.bin");
+    // A key mutable on B too, which B will also write.
+    let cfg_a = b"A's settings".to_vec();
+    put_acked(a.server(), "cfg/new", &cfg_a, &mut gap);
+    gap.remove("cfg/new");
     // zrepl was sending @zrepl_3 when A died: its step hold stays behind.
     lab.zfs_ok(["snapshot", &at(&ds_a, "zrepl_3")]);
     lab.zfs_ok(["hold", "zrepl_STEP_J_putfs-push", &at(&ds_a, "zrepl_3")]);
@@ -601,19 +733,71 @@ fn printed_plans_run_as_printed_on_zfs_fuse() {
             &mut on_b,
         );
     }
+    // B re-creates a key A deleted (other bytes): the delete must not win.
+    assert_eq!(b.server().delete(&key_url("base/o04.bin")).status, 204);
+    put_acked(b.server(), "base/o04.bin", &rng.bytes(1234), &mut on_b);
+    deleted.remove("base/o04.bin");
+    // B writes cfg/new too: a conflict with A's version.
+    let cfg_b = b"B's settings".to_vec();
+    put_acked(b.server(), "cfg/new", &cfg_b, &mut on_b);
     acked.extend(on_b.clone());
+    let reads = readers.finish(200, "promotion of B under read load");
+    eprintln!("promotion: {reads} reads from B, none failed");
 
     // ---- A back: the gap to B, then the rollback's refusals --------------
-    let transfer = putfs_ops([
-        "transfer-gap",
-        "--dataset",
-        &ds_a,
-        "--snapshot",
-        "zrepl_2",
-        "--to",
-        &format!("http://{}", b.server().addr),
-    ]);
-    transfer.expect(0, "transfer-gap to B");
+    let transfer = |to: &str, extra: &[&str]| {
+        let mut args = vec![
+            "transfer-gap",
+            "--dataset",
+            &ds_a,
+            "--snapshot",
+            "zrepl_2",
+            "--to",
+            to,
+        ];
+        args.extend_from_slice(extra);
+        putfs_ops(args)
+    };
+    // By rsync into B's data root (mounted here; B's putfs serves it):
+    // cfg/new is a conflict, B's version stays, and the deletes are shown
+    // with the command that applies them.
+    let srv_b_dir = srv_b.to_str().unwrap().to_string();
+    let by_rsync = transfer(&srv_b_dir, &[]);
+    by_rsync.expect(4, "transfer-gap by rsync: the conflict on cfg/new");
+    assert!(
+        by_rsync.err().contains("cfg/new"),
+        "{}",
+        by_rsync.describe()
+    );
+    assert!(
+        by_rsync.err().contains("--apply-deletes"),
+        "the deletes' command is printed\n{}",
+        by_rsync.describe()
+    );
+    transfer(&srv_b_dir, &["--ignore-conflicts"]).expect(0, "transfer-gap by rsync");
+    assert_eq!(
+        b.server().get(&key_url("cfg/new")).body,
+        cfg_b,
+        "B's version kept"
+    );
+    // The runbook's way out of a conflict: A's version beside B's.
+    put_acked(b.server(), "cfg/new.from-a", &cfg_a, &mut acked);
+    // Over HTTP, applying the deletes where B still holds the snapshot's
+    // bytes (base/o03); base/o04, re-created on B since, is kept.
+    let b_url = format!("http://{}", b.server().addr);
+    let by_http = transfer(&b_url, &["--ignore-conflicts", "--apply-deletes", "--yes"]);
+    by_http.expect(0, "transfer-gap over HTTP with the deletes");
+    assert_eq!(b.server().get(&key_url("base/o03.bin")).status, 404);
+    assert_eq!(
+        sha_hex(&b.server().get(&key_url("base/o04.bin")).body),
+        acked["base/o04.bin"],
+        "B's re-created object survives the deletes\n{}",
+        by_http.describe()
+    );
+    for (key, sha) in acked.iter().filter(|(k, _)| !k.starts_with("on-b/")) {
+        let got = sha_hex(&b.server().get(&key_url(key)).body);
+        assert_eq!(&got, sha, "{key} on B after the transfer");
+    }
     let a_snaps = lab.snapshots(&ds_a);
     let rollback = |extra: &[&str]| {
         let mut args = vec![
@@ -731,10 +915,17 @@ fn printed_plans_run_as_printed_on_zfs_fuse() {
             &mut acked,
         );
     }
+    let readers = Readers::start(
+        drill.b.socket.local_addr().unwrap(),
+        read_key,
+        read_body.clone(),
+    );
     drill.run_plan(
         "flip back",
         plan["flip_back"].as_array().expect("flip_back"),
     );
+    let reads = readers.finish(100, "flip back under read load on B");
+    eprintln!("flip back: {reads} reads from B, none failed");
     assert_eq!(drill.a.unit(), Some(PRIMARY_UNIT), "A takes writes again");
     assert_eq!(drill.b.unit(), Some(REPLICA_UNIT), "B serves reads");
     assert_eq!(mounted_at(&srv_a).as_deref(), Some(ds_a.as_str()));
@@ -751,6 +942,21 @@ fn printed_plans_run_as_printed_on_zfs_fuse() {
     assert_eq!((r.status, r.body.as_slice()), (200, &b"back on A"[..]));
     assert_eq!(object_tree(&srv_a), acked, "no acknowledged write lost");
     assert_eq!(object_tree(&srv_b), acked);
+    for key in &deleted {
+        assert!(
+            !srv_a.join(key).exists(),
+            "{key}: an acknowledged delete undone on A"
+        );
+        assert!(
+            !srv_b.join(key).exists(),
+            "{key}: an acknowledged delete undone on B"
+        );
+    }
+    assert_eq!(
+        deleted,
+        ["base/o03.bin".to_string()].into(),
+        "the deletes checked"
+    );
     if drill.busy_renames > 0 {
         eprintln!(
             "NOTE (zfs-fuse): `zfs rename` answered \"dataset is busy\" {} time(s) right after \
