@@ -5,7 +5,26 @@ use prometheus::{
     IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
-use crate::store::{Space, StoreMetrics};
+use crate::store::{Observer, Space};
+
+/// The series the store feeds, through its [`Observer`].
+pub struct StoreMetrics {
+    pub fsync_seconds: Histogram,
+    pub objects_written: IntCounter,
+    pub objects_deleted: IntCounter,
+}
+
+impl Observer for StoreMetrics {
+    fn fsync(&self, seconds: f64) {
+        self.fsync_seconds.observe(seconds);
+    }
+    fn written(&self) {
+        self.objects_written.inc();
+    }
+    fn deleted(&self) {
+        self.objects_deleted.inc();
+    }
+}
 
 pub struct Metrics {
     registry: Registry,
@@ -14,7 +33,7 @@ pub struct Metrics {
     pub bytes_in: IntCounter,
     pub bytes_out: IntCounter,
     pub put_outcomes: IntCounterVec,
-    pub store: StoreMetrics,
+    pub store: std::sync::Arc<StoreMetrics>,
     free_bytes: IntGauge,
     total_bytes: IntGauge,
     free_inodes: IntGauge,
@@ -144,7 +163,7 @@ impl Metrics {
         ] {
             put_outcomes.with_label_values(&[o.as_str()]);
         }
-        let store = StoreMetrics {
+        let store = std::sync::Arc::new(StoreMetrics {
             fsync_seconds: reg(
                 &r,
                 Histogram::with_opts(
@@ -161,7 +180,7 @@ impl Metrics {
                 &r,
                 IntCounter::new("putfs_objects_deleted_total", "Objects deleted").expect("valid"),
             ),
-        };
+        });
         let gauge = |name: &str, help: &str| reg(&r, IntGauge::new(name, help).expect("valid"));
         let free_bytes = gauge("putfs_data_root_free_bytes", "Free bytes on the data root");
         let total_bytes = gauge(

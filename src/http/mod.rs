@@ -17,6 +17,7 @@ mod listing_format;
 mod object_get;
 mod object_put;
 mod overload;
+mod pump;
 mod range;
 pub mod serve;
 

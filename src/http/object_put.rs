@@ -13,9 +13,10 @@ use http::{HeaderMap, HeaderValue, StatusCode, header};
 use super::App;
 use super::error::ApiError;
 use super::object_get::validators;
+use super::pump::Pump;
 use crate::metrics::PutOutcomeLabel;
 use crate::store::{
-    Compare, Condition, Expected, IfExists, Key, Object, OnExisting, Pump, PutOutcome, StoreError,
+    Compare, Condition, Expected, IfExists, Key, Object, OnExisting, PutOutcome, StoreError,
 };
 
 /// Bodies up to this size (by Content-Length) are read into memory first.

@@ -48,7 +48,7 @@ impl Store {
             rustix::fs::unlinkat(&dir, name, AtFlags::empty())?;
         }
         self.sync_dir(dir.as_fd())?;
-        self.metrics.objects_deleted.inc();
+        self.observer.deleted();
         self.prune(root.as_fd(), key);
         Ok(())
     }

@@ -24,9 +24,9 @@ mod list;
 mod meta;
 mod open;
 pub mod policy;
-mod pump;
 mod read;
 mod root;
+mod sink;
 mod write;
 
 use std::path::{Path, PathBuf};
@@ -48,8 +48,8 @@ pub use list::{Entry, ListOptions, Listing};
 pub use meta::ObjectMeta;
 pub use open::{LOCK_FILE, OpenError};
 pub use policy::{KeyMatcher, OnExisting, Policy};
-pub use pump::{Compare, Pump, Sink};
 pub use read::{Object, hash_file};
+pub use sink::{Compare, Sink};
 pub use write::{IfExists, PutOutcome, Upload};
 
 /// How a store behaves, from the configuration.
@@ -64,25 +64,21 @@ pub struct StoreConfig {
     pub init: bool,
 }
 
-/// The metrics the store itself feeds.
-#[derive(Clone)]
-pub struct StoreMetrics {
-    pub fsync_seconds: prometheus::Histogram,
-    pub objects_written: prometheus::IntCounter,
-    pub objects_deleted: prometheus::IntCounter,
+/// What the store reports as it works; a front end turns it into metrics.
+/// Every method does nothing unless implemented.
+pub trait Observer: Send + Sync {
+    /// One fsync took this long.
+    fn fsync(&self, _seconds: f64) {}
+    /// An object was published.
+    fn written(&self) {}
+    /// An object was deleted.
+    fn deleted(&self) {}
 }
 
-impl Default for StoreMetrics {
-    /// Unregistered metrics, for tests and tools that export none.
-    fn default() -> Self {
-        let opts = prometheus::HistogramOpts::new("fsync_seconds", "fsync latency");
-        StoreMetrics {
-            fsync_seconds: prometheus::Histogram::with_opts(opts).expect("valid histogram"),
-            objects_written: prometheus::IntCounter::new("w", "w").expect("valid counter"),
-            objects_deleted: prometheus::IntCounter::new("d", "d").expect("valid counter"),
-        }
-    }
-}
+/// Reports nothing: for tools and tests.
+pub struct Unobserved;
+
+impl Observer for Unobserved {}
 
 /// Free space on the data root's filesystem.
 #[derive(Debug, Clone, Copy)]
@@ -94,7 +90,7 @@ pub struct Space {
 
 pub struct Store {
     config: StoreConfig,
-    metrics: StoreMetrics,
+    observer: Arc<dyn Observer>,
     /// Random per process run; names this run's temp files.
     boot_id: String,
     temp_counter: AtomicU64,
@@ -115,7 +111,7 @@ impl Store {
     /// Open the data root: create and mark it if it does not exist, refuse
     /// an unmarked directory (unless `init`), and take the writer's lock
     /// (see `open.rs`). A read-only store needs only the directory.
-    pub fn open(config: StoreConfig, metrics: StoreMetrics) -> Result<Store, OpenError> {
+    pub fn open(config: StoreConfig, observer: Arc<dyn Observer>) -> Result<Store, OpenError> {
         open::prepare(&config.root, config.read_only, config.init)?;
         let writer_lock = if config.read_only {
             None
@@ -136,7 +132,7 @@ impl Store {
             faults: fault::Faults::from_env(),
             _writer_lock: writer_lock,
             config,
-            metrics,
+            observer,
             boot_id: hex::encode(id),
             temp_counter: AtomicU64::new(0),
             use_rename: AtomicBool::new(true),
@@ -210,7 +206,7 @@ pub(crate) mod testutil {
             policy: Policy::default(),
             init: true,
         };
-        let store = Store::open(cfg, StoreMetrics::default()).unwrap();
+        let store = Store::open(cfg, Arc::new(Unobserved)).unwrap();
         (t, std::sync::Arc::new(store))
     }
 }

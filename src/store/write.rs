@@ -253,7 +253,7 @@ impl Upload {
         self.done = true;
         self.store.sync_dir(self.dir.as_fd())?;
         self.store.settle_path(self.key.parent().unwrap_or(""))?;
-        self.store.metrics.objects_written.inc();
+        self.store.observer.written();
         Ok(PutOutcome::Created(meta))
     }
 
@@ -348,16 +348,14 @@ impl Store {
         self.dir_syncer.sync(dir, &|fd| self.sync(fd))
     }
 
-    /// fsync (when configured), timed for the metrics.
+    /// fsync (when configured), timed for the observer.
     pub(crate) fn sync(&self, fd: rustix::fd::BorrowedFd<'_>) -> Result<()> {
         if !self.config.fsync {
             return Ok(());
         }
         let t = Instant::now();
         rustix::fs::fsync(fd).map_err(StoreError::from)?;
-        self.metrics
-            .fsync_seconds
-            .observe(t.elapsed().as_secs_f64());
+        self.observer.fsync(t.elapsed().as_secs_f64());
         Ok(())
     }
 }

@@ -22,7 +22,7 @@ use rustix::io::Errno;
 use super::{Backend, Deleted, Found};
 use crate::ops::error::OpsError;
 use crate::store::{
-    Condition, Key, KeyLimits, OpenError, Policy, Store, StoreConfig, StoreError, StoreMetrics,
+    Condition, Key, KeyLimits, OpenError, Policy, Store, StoreConfig, StoreError, Unobserved,
 };
 
 const REPLICATE_LOCK: &str = ".putfs/replicate.lock";
@@ -44,7 +44,8 @@ impl DirBackend {
             policy: Policy::default(),
             init: false,
         };
-        let store = Store::open(config, StoreMetrics::default()).map_err(|e| refusal(path, e))?;
+        let store =
+            Store::open(config, std::sync::Arc::new(Unobserved)).map_err(|e| refusal(path, e))?;
         let replication = lock(&path.join(REPLICATE_LOCK), dry_run)?;
         if dry_run && let Some(pid) = writer(path) {
             eprintln!(
