@@ -6,7 +6,7 @@ use http::{HeaderValue, Method, StatusCode, header};
 
 use super::App;
 use super::error::ApiError;
-use crate::replication::heartbeat;
+use crate::store::heartbeat;
 
 pub const PREFIX: &str = "/.putfs/";
 pub const LIVE: &str = "/.putfs/live";

@@ -14,7 +14,7 @@ use super::role;
 use super::state::Demoted;
 use super::writer_lock;
 use super::zfs::Snapshot;
-use crate::replication::heartbeat::{self, Heartbeat};
+use crate::store::heartbeat::{self, Heartbeat};
 
 /// Show this node's role (primary, replica, rolled back), whether its
 /// dataset is mounted and a writable putfs serves it, its snapshots, the

@@ -7,9 +7,9 @@ use std::time::Duration;
 use prometheus::{Gauge, IntGauge};
 
 use super::arrivals::Arrivals;
-use super::heartbeat::{self, Heartbeat};
 use crate::metrics::Metrics;
 use crate::store::Store;
+use crate::store::heartbeat::{self, Heartbeat};
 
 pub struct Replica {
     store: Arc<Store>,

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use notify::{EventKind, RecursiveMode, Watcher};
 
-use super::heartbeat;
 use super::replica::Replica;
+use crate::store::heartbeat;
 
 pub fn spawn(replica: Arc<Replica>, root: PathBuf, poll: Duration) {
     let heartbeat_path =

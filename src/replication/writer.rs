@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use prometheus::IntGauge;
 
-use super::heartbeat::{self, Heartbeat};
 use crate::metrics::Metrics;
 use crate::store::Store;
+use crate::store::heartbeat::{self, Heartbeat};
 
 /// Write a heartbeat every `interval` until the runtime stops.
 pub fn spawn(store: Arc<Store>, metrics: &Metrics, interval: Duration, node: String) {

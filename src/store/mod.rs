@@ -17,6 +17,7 @@ mod existing;
 mod fault;
 /// Also the primitives `putfs ops` resolves paths with on a data root.
 pub(crate) mod fsops;
+pub mod heartbeat;
 mod internal;
 pub mod key;
 mod keylock;
