@@ -12,6 +12,27 @@ use clap::{Args, ValueEnum};
 pub use crate::limits::Limits;
 use crate::store::{KeyLimits, KeyMatcher, OnExisting, Policy, StoreConfig};
 
+/// `--on-existing`: the store's policy for a PUT on an existing key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OnExistingArg {
+    /// Identical bytes → 204, different bytes → 409.
+    Verify,
+    /// Always 409.
+    Strict,
+    /// Always 204, without reading the body (upstream's default).
+    Lenient,
+}
+
+impl From<OnExistingArg> for OnExisting {
+    fn from(a: OnExistingArg) -> OnExisting {
+        match a {
+            OnExistingArg::Verify => OnExisting::Verify,
+            OnExistingArg::Strict => OnExisting::Strict,
+            OnExistingArg::Lenient => OnExisting::Lenient,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum FsyncMode {
     /// fsync file and directories before acknowledging (durable).
@@ -62,7 +83,7 @@ pub struct ServeArgs {
     /// 409), strict (always 409) or lenient (always 204). Default: verify, or
     /// strict when PUTFS_WORM_STRICT=true.
     #[arg(long, env = "PUTFS_ON_EXISTING", value_enum)]
-    pub on_existing: Option<OnExisting>,
+    pub on_existing: Option<OnExistingArg>,
 
     /// Key globs that may be replaced (atomic, last writer wins), comma-separated.
     /// `*` stays within a segment, `**` crosses segments.
@@ -223,7 +244,7 @@ impl ServeArgs {
             None => upstream_mode,
         };
         let on_existing = match (self.on_existing, self.worm_strict) {
-            (Some(o), _) => o,
+            (Some(o), _) => o.into(),
             (None, Some(true)) => OnExisting::Strict,
             (None, _) => OnExisting::Verify,
         };

@@ -13,4 +13,4 @@ pub mod metrics;
 pub mod ops;
 pub mod replication;
 pub mod server;
-pub mod store;
+pub use putfs_store as store;

@@ -126,7 +126,20 @@ impl Replica {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::testutil::temp_store;
+    use crate::store::{KeyLimits, Policy, StoreConfig, Unobserved};
+
+    fn temp_store() -> (tempfile::TempDir, Arc<Store>) {
+        let t = tempfile::tempdir().unwrap();
+        let cfg = StoreConfig {
+            root: t.path().to_owned(),
+            fsync: false,
+            read_only: false,
+            limits: KeyLimits::default(),
+            policy: Policy::default(),
+            init: true,
+        };
+        (t, Arc::new(Store::open(cfg, Arc::new(Unobserved)).unwrap()))
+    }
 
     #[test]
     fn lag_follows_the_heartbeat_and_survives_its_vanishing() {

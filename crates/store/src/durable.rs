@@ -197,8 +197,8 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use crate::store::testutil::temp_store_with;
-    use crate::store::{IfExists, Key, KeyLimits};
+    use crate::testutil::temp_store_with;
+    use crate::{IfExists, Key, KeyLimits};
 
     fn key(k: &str) -> Key {
         Key::parse(k, KeyLimits::default()).unwrap()

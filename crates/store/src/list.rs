@@ -181,11 +181,11 @@ impl Listing {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::testutil::temp_store;
+    use crate::testutil::temp_store;
 
     fn list(store: &Store, prefix: &str, opts: ListOptions) -> Vec<String> {
-        let p = match crate::store::Target::parse(prefix, Default::default()).unwrap() {
-            crate::store::Target::Listing(p) => p,
+        let p = match crate::Target::parse(prefix, Default::default()).unwrap() {
+            crate::Target::Listing(p) => p,
             _ => panic!("not a prefix"),
         };
         let mut out = Vec::new();

@@ -15,8 +15,9 @@ mod durable;
 mod error;
 mod existing;
 mod fault;
-/// Also the primitives `putfs ops` resolves paths with on a data root.
-pub(crate) mod fsops;
+/// fd-relative primitives beneath a data root (`openat2(RESOLVE_BENEATH)`):
+/// also the safe way for tools (`putfs ops`) to touch a live data root.
+pub mod fsops;
 pub mod heartbeat;
 mod internal;
 pub mod key;

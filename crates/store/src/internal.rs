@@ -71,7 +71,7 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use crate::store::testutil::temp_store;
+    use crate::testutil::temp_store;
 
     #[test]
     fn internal_files_are_replaced_and_hidden_from_listings() {

@@ -364,8 +364,8 @@ impl Store {
 mod tests {
     use std::time::{Duration, Instant};
 
-    use crate::store::testutil::temp_store;
-    use crate::store::{IfExists, Key, KeyLimits};
+    use crate::testutil::temp_store;
+    use crate::{IfExists, Key, KeyLimits};
 
     /// A conditional change that found no object holds the key's lock while
     /// it acts: a create-only PUT must not publish in between.

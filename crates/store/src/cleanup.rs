@@ -43,7 +43,7 @@ fn remove(path: &Path) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use crate::store::testutil::temp_store;
+    use crate::testutil::temp_store;
 
     #[test]
     fn removes_orphans_not_own_temps() {

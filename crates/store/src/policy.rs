@@ -9,7 +9,7 @@ use super::digest::{Algo, Expected};
 use super::key::Key;
 
 /// What a PUT on an existing write-once key answers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OnExisting {
     /// Identical bytes → 204, different bytes → 409.
     Verify,
@@ -156,7 +156,7 @@ impl Policy {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::key::KeyLimits;
+    use crate::key::KeyLimits;
 
     fn key(s: &str) -> Key {
         Key::parse(s, KeyLimits::default()).unwrap()
