@@ -56,7 +56,10 @@ takes --dry-run, and asks (or needs --yes) before destructive steps. Exit codes:
 /// code.
 pub fn run(cli: Cli) -> Result<(), (String, u8)> {
     match cli.command {
-        Command::Serve(args) => crate::server::main(args).map_err(|e| (e, 1)),
+        Command::Serve(args) => args
+            .resolve()
+            .and_then(putfs_server::run)
+            .map_err(|e| (e, 1)),
         Command::Ops(cmd) => crate::ops::run(cmd).map_err(|e| {
             let code = e.exit_code();
             (e.to_string(), code)

@@ -9,8 +9,9 @@ use std::time::Duration;
 use clap::builder::BoolishValueParser;
 use clap::{Args, ValueEnum};
 
-pub use crate::limits::Limits;
-use crate::store::{KeyLimits, KeyMatcher, OnExisting, Policy, StoreConfig};
+use putfs_server::config::{HttpConfig, ReplicationConfig, ServeConfig};
+use putfs_server::limits::{self, Limits};
+use putfs_store::{KeyLimits, KeyMatcher, OnExisting, Policy, StoreConfig};
 
 /// `--on-existing`: the store's policy for a PUT on an existing key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -197,39 +198,6 @@ pub struct ServeArgs {
     pub worm_allow_delete: Option<bool>,
 }
 
-/// Everything the HTTP layer needs beyond the store.
-#[derive(Debug, Clone)]
-pub struct HttpConfig {
-    pub max_list_keys: Option<u64>,
-    pub write_token: Option<String>,
-    pub read_token: Option<String>,
-    pub body_timeout: Duration,
-    pub access_log: bool,
-    pub forward_writes_to: Option<url::Url>,
-}
-
-/// Heartbeat and lag settings.
-#[derive(Debug, Clone)]
-pub struct ReplicationConfig {
-    /// Primary only; `None` when off.
-    pub heartbeat_interval: Option<Duration>,
-    pub max_lag: Option<Duration>,
-    pub poll: Duration,
-    pub node_name: Option<String>,
-}
-
-/// The resolved configuration of `putfs serve`.
-#[derive(Debug, Clone)]
-pub struct ServeConfig {
-    pub replication: ReplicationConfig,
-    pub listen: SocketAddr,
-    pub store: StoreConfig,
-    pub http: HttpConfig,
-    pub limits: Limits,
-    pub shutdown_timeout: Duration,
-    pub log: String,
-}
-
 impl ServeArgs {
     /// Check the options and resolve upstream's variables.
     pub fn resolve(self) -> Result<ServeConfig, String> {
@@ -291,7 +259,7 @@ impl ServeArgs {
             blocking_threads: self.blocking_threads,
             idle_timeout: self.idle_timeout,
         };
-        crate::limits::check(&limits)?;
+        limits::check(&limits)?;
         Ok(ServeConfig {
             replication: ReplicationConfig {
                 heartbeat_interval: (!self.heartbeat_interval.is_zero())

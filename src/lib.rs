@@ -1,16 +1,9 @@
-//! putfs: a plain-file, write-once HTTP object server.
-//!
-//! `store` is the object store on disk (no HTTP), `http` maps requests onto
-//! it, `server` runs it, `metrics`, `config` and `limits` serve both.
+//! The `putfs` command: command-line parsing and wiring. The object store
+//! is `putfs-store` (crates/store), the HTTP server `putfs-server`
+//! (crates/server); `ops` (the disaster-recovery runbook) is still here.
 #![forbid(unsafe_code)]
 
 pub mod cli;
 pub mod config;
-pub mod http;
-pub mod limits;
-mod logging;
-pub mod metrics;
 pub mod ops;
-pub mod replication;
-pub mod server;
 pub use putfs_store as store;

@@ -113,3 +113,57 @@ fn without_an_inherited_socket_the_listen_address_is_bound() {
     let metrics = s.get("/.putfs/metrics").text();
     assert_eq!(metric_value(&metrics, "putfs_listener_inherited", &[]), 0.0);
 }
+
+/// Restart after restart on the held socket (an upgrade, a config change,
+/// a flip back): a connection accepted an instant before the stop has its
+/// request read and answered, never reset.
+#[test]
+fn restarts_on_the_held_socket_never_reset_a_reader() {
+    let dir = tempdir();
+    let root = dir.path().join("root");
+    let body = b"object".to_vec();
+    let socket = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = socket.local_addr().unwrap();
+    let mut server = Server::start_on_socket(&root, &[], &socket);
+    assert_eq!(server.put("obj", body.clone()).status, 201);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let ok = Arc::new(AtomicUsize::new(0));
+    let failures: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
+    let readers: Vec<_> = (0..6)
+        .map(|_| {
+            let (stop, ok, failures, body) =
+                (stop.clone(), ok.clone(), failures.clone(), body.clone());
+            thread::spawn(move || {
+                while !stop.load(Ordering::SeqCst) {
+                    match read_once(addr, &body) {
+                        Ok(()) => ok.fetch_add(1, Ordering::SeqCst),
+                        Err(e) => {
+                            failures.lock().unwrap().push(e);
+                            0
+                        }
+                    };
+                }
+            })
+        })
+        .collect();
+    for _ in 0..8 {
+        let target = ok.load(Ordering::SeqCst) + 100;
+        assert!(wait_until(Duration::from_secs(60), || ok
+            .load(Ordering::SeqCst)
+            >= target));
+        server.sigterm();
+        assert!(server.wait_exit(Duration::from_secs(30)).is_some());
+        server = Server::start_on_socket(&root, &[], &socket);
+    }
+    stop.store(true, Ordering::SeqCst);
+    for r in readers {
+        r.join().unwrap();
+    }
+    let failures = failures.lock().unwrap().clone();
+    assert!(
+        failures.is_empty(),
+        "{} failed reads: {failures:?}",
+        failures.len()
+    );
+}

@@ -28,7 +28,14 @@
 //!
 //! On shutdown the listener is dropped, every connection is asked to
 //! finish gracefully (idle ones close, in-flight requests complete) and
-//! `serve` returns once all are gone; the caller bounds the wait.
+//! `serve` returns once all are gone; the caller bounds the wait. A
+//! connection with no request in progress gets a last call first
+//! (`LAST_CALL`): a request already sent (in the socket's buffer, or on the
+//! wire) is read and answered, with `Connection: close`, instead of being
+//! cut off with a reset. That matters most for a connection accepted an
+//! instant before the stop, whose first request nobody has read yet: with
+//! the listening socket handed on (socket activation), the next server
+//! takes the queue, and no client may see a reset.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -76,6 +83,10 @@ const H2_PING_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// The longest an overflow connection (answered 503) may stay open.
 const OVERFLOW_DEADLINE: Duration = Duration::from_secs(5);
+
+/// How long an idle connection may still start a request once the server
+/// is stopping (see the module docs).
+const LAST_CALL: Duration = Duration::from_millis(500);
 
 /// Pause after an accept error other than a connection's own failure
 /// (`EMFILE`: descriptors freed by finishing requests let it recover).
@@ -208,6 +219,12 @@ impl Connection {
         let mut check = std::pin::pin!(check);
         // Asked to finish: idle too long, or the server is stopping.
         let mut closing = false;
+        // The server is stopping and this connection had no request in
+        // progress: it closes when one starts (answered, then closed) or at
+        // the end of the last call.
+        let last_call = tokio::time::sleep(Duration::MAX);
+        let mut last_call = std::pin::pin!(last_call);
+        let mut in_last_call = false;
         loop {
             tokio::select! {
                 r = conn.as_mut() => {
@@ -216,7 +233,20 @@ impl Connection {
                     }
                     break;
                 }
-                _ = self.stop.cancelled(), if !closing => {
+                _ = self.stop.cancelled(), if !closing && !in_last_call => {
+                    if activity.is_busy() {
+                        conn.as_mut().graceful_shutdown();
+                        closing = true;
+                    } else {
+                        in_last_call = true;
+                        last_call.as_mut().reset(Instant::now() + LAST_CALL);
+                    }
+                }
+                _ = activity.started(), if in_last_call && !closing => {
+                    conn.as_mut().graceful_shutdown();
+                    closing = true;
+                }
+                _ = last_call.as_mut(), if in_last_call && !closing => {
                     conn.as_mut().graceful_shutdown();
                     closing = true;
                 }
@@ -246,6 +276,8 @@ impl Connection {
 struct Activity {
     busy: AtomicUsize,
     idle_since: Mutex<Instant>,
+    /// Woken whenever a request starts.
+    start: tokio::sync::Notify,
 }
 
 impl Activity {
@@ -253,6 +285,22 @@ impl Activity {
         Activity {
             busy: AtomicUsize::new(0),
             idle_since: Mutex::new(Instant::now()),
+            start: tokio::sync::Notify::new(),
+        }
+    }
+
+    fn is_busy(&self) -> bool {
+        self.busy.load(Ordering::Acquire) > 0
+    }
+
+    /// Resolves when a request is in progress (at once if one is).
+    async fn started(&self) {
+        loop {
+            let notified = self.start.notified();
+            if self.is_busy() {
+                return;
+            }
+            notified.await;
         }
     }
 
@@ -273,6 +321,7 @@ struct Busy(Arc<Activity>);
 impl Busy {
     fn new(a: Arc<Activity>) -> Busy {
         a.busy.fetch_add(1, Ordering::AcqRel);
+        a.start.notify_waiters();
         Busy(a)
     }
 }

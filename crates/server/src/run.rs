@@ -1,4 +1,5 @@
-//! `putfs serve`: open the store, bind, announce, serve, shut down cleanly.
+//! Running the server: open the store, bind (or take the socket systemd
+//! passes), announce, serve, shut down cleanly.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -6,7 +7,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{ServeArgs, ServeConfig};
+use crate::config::ServeConfig;
 use crate::http::{self, App, Forwarder, Limiter};
 use crate::limits;
 use crate::metrics::Metrics;
@@ -19,8 +20,7 @@ use crate::store::Store;
 const RUNTIME_DRAIN: Duration = Duration::from_secs(10);
 
 /// Run the server until SIGTERM/SIGINT. Returns a message on failure.
-pub fn main(args: ServeArgs) -> Result<(), String> {
-    let cfg = args.resolve()?;
+pub fn run(cfg: ServeConfig) -> Result<(), String> {
     crate::logging::init(&cfg.log)?;
     let open_files = limits::raise_open_files();
     let max_depth = cfg.store.limits.max_depth;
@@ -100,12 +100,15 @@ async fn serve(cfg: ServeConfig) -> Result<(), String> {
              --listen is not used"
         );
     }
+    // Handlers first: a SIGTERM that follows the announcement at once must
+    // drain, not kill with the default action.
+    let stop = CancellationToken::new();
+    let signals = signals(stop.clone())?;
+    tokio::spawn(signals);
     tracing::info!(%addr, root = %root.display(), read_only = cfg.store.read_only, "serving");
     // The one line tests and scripts wait for.
     println!("putfs listening on http://{addr}");
 
-    let stop = CancellationToken::new();
-    tokio::spawn(signals(stop.clone()));
     let server = http::serve::serve(
         listener,
         http::router(app),
@@ -178,19 +181,21 @@ fn start_replication(
     None
 }
 
-/// Cancel `stop` on SIGTERM or SIGINT.
-async fn signals(stop: CancellationToken) {
+/// Install the SIGTERM/SIGINT handlers now; the future cancels `stop` on
+/// the first of them.
+fn signals(
+    stop: CancellationToken,
+) -> Result<impl std::future::Future<Output = ()> + Send + 'static, String> {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        tracing::error!("cannot install signal handlers");
-        return;
-    };
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM: finishing in-flight requests"),
-        _ = int.recv() => tracing::info!("SIGINT: finishing in-flight requests"),
-    }
-    stop.cancel();
+    let installed =
+        |kind, name| signal(kind).map_err(|e| format!("installing the {name} handler: {e}"));
+    let mut term = installed(SignalKind::terminate(), "SIGTERM")?;
+    let mut int = installed(SignalKind::interrupt(), "SIGINT")?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM: finishing in-flight requests"),
+            _ = int.recv() => tracing::info!("SIGINT: finishing in-flight requests"),
+        }
+        stop.cancel();
+    })
 }

@@ -1,0 +1,42 @@
+//! The resolved configuration of `putfs serve`: what the command line
+//! (the `putfs` binary) hands the server.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use putfs_store::StoreConfig;
+
+pub use crate::limits::Limits;
+
+/// Everything the HTTP layer needs beyond the store.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    pub max_list_keys: Option<u64>,
+    pub write_token: Option<String>,
+    pub read_token: Option<String>,
+    pub body_timeout: Duration,
+    pub access_log: bool,
+    pub forward_writes_to: Option<url::Url>,
+}
+
+/// Heartbeat and lag settings.
+#[derive(Debug, Clone)]
+pub struct ReplicationConfig {
+    /// Primary only; `None` when off.
+    pub heartbeat_interval: Option<Duration>,
+    pub max_lag: Option<Duration>,
+    pub poll: Duration,
+    pub node_name: Option<String>,
+}
+
+/// The resolved configuration of `putfs serve`.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub replication: ReplicationConfig,
+    pub listen: SocketAddr,
+    pub store: StoreConfig,
+    pub http: HttpConfig,
+    pub limits: Limits,
+    pub shutdown_timeout: Duration,
+    pub log: String,
+}
