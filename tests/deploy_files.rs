@@ -3,8 +3,9 @@
 //! alert shown firing and quiet), the zrepl configs with `putfs ops
 //! zrepl-check` (and `reverse-zrepl`, which must produce the shipped
 //! reversed pair), and the systemd units, parsed and then run: each
-//! `ExecStart=` line starts a real server or replicates, and
-//! `systemd-analyze verify` checks them where it exists. The replication
+//! `ExecStart=` line starts a real server or replicates, putfs-primary's
+//! role guard (`ExecCondition=`) lets only a node recorded as the primary
+//! start, and `systemd-analyze verify` checks them where it exists. The replication
 //! scripts themselves are tested in `replication_scripts.rs`.
 //!
 //! A missing tool skips its test with a `SKIP` line, unless
@@ -664,6 +665,46 @@ fn systemd_units_are_sound_and_their_exec_start_lines_run() {
             .is_empty(),
         "a read-only node needs no writable path"
     );
+
+    // The role guard, run as the unit has it: only a node recorded as the
+    // primary (its setup or a promotion; `putfs ops promote`) starts
+    // putfs-primary; elsewhere the start is skipped (exit 1..=254 of an
+    // ExecCondition=), with what to do in the journal.
+    let guard = primary.one("Service", "ExecCondition");
+    assert!(
+        guard.starts_with('+'),
+        "the guard reads the state file putfs ops (root) wrote: run it with full privileges"
+    );
+    let guard: Vec<String> = shell_words::split(&guard[1..]).expect("ExecCondition quoting");
+    assert_eq!(guard[0], putfs_bin(), "{guard:?}");
+    let run_guard = || {
+        let mut cmd = clean_command(&guard[0]);
+        cmd.args(&guard[1..]);
+        run(cmd)
+    };
+    let ops = |args: &[&str]| {
+        let mut cmd = clean_command(putfs_bin());
+        cmd.arg("ops").args(args);
+        run(cmd)
+    };
+    let unrecorded = run_guard();
+    unrecorded.expect(3, "the role guard on a node nobody made the primary");
+    assert!(
+        unrecorded
+            .err()
+            .contains(&format!("putfs ops promote --root {}", s(&primary_root))),
+        "the refusal says what to do: {}",
+        unrecorded.describe()
+    );
+    ops(&["promote", "--root", s(&primary_root), "--yes"])
+        .expect(0, "record the new primary (the runbook's setup)");
+    run_guard().expect(0, "the role guard on the recorded primary");
+    ops(&["demote", "--root", s(&primary_root), "--yes"]).expect(0, "demote");
+    let demoted = run_guard();
+    demoted.expect(3, "the role guard on a demoted node");
+    assert!(demoted.err().contains("demoted"), "{}", demoted.describe());
+    ops(&["promote", "--root", s(&primary_root), "--yes"]).expect(0, "promote");
+    run_guard().expect(0, "the role guard on a promoted node");
 
     // The primary's ExecStart: a server that takes writes and heartbeats.
     let mut env = primary.environment();

@@ -8,10 +8,16 @@
 //! - `zfs …` and `putfs ops …` for real (a `zfs rename` that zfs-fuse
 //!   calls busy right after an unmount is repeated, as its step says);
 //! - `check` steps: the command's output lines must equal `expect`;
-//! - `systemctl disable|enable --now putfs-primary|putfs-replica`: the
-//!   unit names are checked and a putfs server is stopped (SIGTERM,
-//!   drained) or started on the node's data root as the unit would
-//!   (putfs-primary's ExecStartPre: `.putfs/` must be there);
+//! - `systemctl …`: systemd as the shipped units make it behave (see
+//!   tests/common/systemd.rs): putfs.socket holds each node's address, the putfs units
+//!   require it and conflict with each other, putfs-primary runs the
+//!   `ExecCondition=`/`ExecStartPre=` lines of ops/systemd (its role guard
+//!   among them), a reboot starts what is enabled, and while the socket
+//!   listens with no putfs running, a connection starts putfs-replica:
+//!   after every step one arrives at each node, as a load balancer's
+//!   health check or a Prometheus scrape would;
+//! - load-balancer steps move a node in or out of the readers; a node in
+//!   the readers must keep its address open;
 //! - `systemctl … zrepl`, `zrepl …` and config installs are checked for
 //!   form (unit, job names of the installed configs, `zrepl-check`), and
 //!   `zrepl signal wakeup` is done by zfs send/recv from the push job's
@@ -21,17 +27,20 @@
 //! After every step, every running putfs must be serving a mounted dataset
 //! of its own node at its data root, and answer.
 //!
-//! Around the plans, the runbook as an operator runs it: each node's putfs
-//! serves the socket systemd would hold for it (`putfs.socket`), and four
-//! readers read from B through its promotion and through the flip back:
-//! not one read may fail. A's gap holds new keys, deletes acknowledged after
-//! the snapshot (one of them re-created on B since, which must survive), a
-//! key deleted and re-created with the same bytes, a gap key re-created
-//! with other bytes, and a key that is mutable on B and that B wrote too (a
-//! conflict: B's version is kept and A's copied beside it, as the runbook
-//! says). The gap goes to B by rsync and by HTTP, the deletes are applied,
-//! and at the end both nodes hold exactly every acknowledged write and none
-//! of the acknowledged deletes.
+//! Around the plans, the runbook as an operator runs it: A is set up as
+//! the primary, B as its replica; four readers read from B through its
+//! promotion (`putfs ops promote` and the command it prints next) and
+//! through the flip back: not one read may fail. The promoted B, and both
+//! nodes after the flip back, keep their roles across a reboot, and a
+//! `systemctl restart putfs-primary` on a node that is not the primary is
+//! skipped by the unit's role guard. A's gap holds new keys, deletes
+//! acknowledged after the snapshot (one of them re-created on B since,
+//! which must survive), a key deleted and re-created with the same bytes,
+//! a gap key re-created with other bytes, and a key that is mutable on B
+//! and that B wrote too (a conflict: B's version is kept and A's copied
+//! beside it, as the runbook says). The gap goes to B by rsync and by
+//! HTTP, the deletes are applied, and at the end both nodes hold exactly
+//! every acknowledged write and none of the acknowledged deletes.
 //!
 //! zfs-fuse is one machine-wide daemon: one test in this binary. Without
 //! zfs-fuse it prints `SKIP:` and passes, unless `PUTFS_REQUIRE_ZFS=1`.
@@ -39,11 +48,13 @@
 mod common;
 #[path = "common/ops.rs"]
 mod ops;
+#[path = "common/systemd.rs"]
+mod systemd;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -51,71 +62,29 @@ use std::time::Duration;
 
 use common::*;
 use ops::*;
+use systemd::*;
 
-const PRIMARY_UNIT: &str = "putfs-primary";
-const REPLICA_UNIT: &str = "putfs-replica";
 /// Both nodes' putfs.env: keys under cfg/ may be replaced.
 const MUTABLE: &str = "cfg/**";
 
 /// One machine of the pair, as the plans see it.
 struct Node {
-    name: &'static str,
+    machine: Machine,
     /// `node` in plan.json after the failover.
     plan_role: &'static str,
     pool: String,
-    /// Where its putfs serves (the units' /srv/putfs).
-    root: PathBuf,
-    /// The putfs "unit" running here and its server.
-    putfs: Option<(&'static str, Server)>,
-    zrepl_running: bool,
     /// The installed /etc/zrepl/zrepl.yml.
     config: serde_yaml_ng::Value,
-    /// putfs.socket: held by systemd across the units' restarts.
-    socket: TcpListener,
 }
 
 impl Node {
-    fn start(&mut self, unit: &'static str) {
-        assert!(self.putfs.is_none(), "{}: putfs already runs", self.name);
-        let args: &[&str] = if unit == PRIMARY_UNIT {
-            // putfs-primary.service: ExecStartPre=test -d /srv/putfs/.putfs
-            assert!(
-                self.root.join(".putfs").is_dir(),
-                "{}: putfs-primary's ExecStartPre fails: {} holds no .putfs/",
-                self.name,
-                self.root.display()
-            );
-            &["--mutable", MUTABLE]
-        } else {
-            &["--read-only", "--mutable", MUTABLE]
-        };
-        let server = Server::start_on_socket(&self.root, args, &self.socket);
-        self.putfs = Some((unit, server));
-    }
-
-    /// `systemctl stop UNIT`: SIGTERM and wait for the drain.
-    fn stop(&mut self, units: &[&str]) {
-        let Some((unit, _)) = &self.putfs else {
-            return;
-        };
-        if !units.contains(unit) {
-            return;
+    fn new(name: &'static str, plan_role: &'static str, pool: &str, root: &Path) -> Node {
+        Node {
+            machine: Machine::new(name, root, &["--mutable", MUTABLE]),
+            plan_role,
+            pool: pool.to_string(),
+            config: serde_yaml_ng::Value::Null,
         }
-        let (_, mut server) = self.putfs.take().unwrap();
-        server.sigterm();
-        assert!(
-            server.wait_exit(Duration::from_secs(45)).is_some(),
-            "{}: putfs did not exit within TimeoutStopSec",
-            self.name
-        );
-    }
-
-    fn server(&self) -> &Server {
-        &self.putfs.as_ref().expect("putfs runs").1
-    }
-
-    fn unit(&self) -> Option<&'static str> {
-        self.putfs.as_ref().map(|(u, _)| *u)
     }
 
     fn job_names(&self) -> Vec<String> {
@@ -124,6 +93,32 @@ impl Node {
             .filter_map(|j| j["name"].as_str().map(str::to_string))
             .collect()
     }
+}
+
+impl std::ops::Deref for Node {
+    type Target = Machine;
+    fn deref(&self) -> &Machine {
+        &self.machine
+    }
+}
+
+impl std::ops::DerefMut for Node {
+    fn deref_mut(&mut self) -> &mut Machine {
+        &mut self.machine
+    }
+}
+
+/// The command `putfs ops promote` says to run next (between backticks
+/// after "next:").
+fn promote_next_step(stderr: &str) -> String {
+    let next = stderr
+        .split_once("next:")
+        .unwrap_or_else(|| panic!("promote printed no next step:\n{stderr}"))
+        .1;
+    next.split('`')
+        .nth(1)
+        .unwrap_or_else(|| panic!("no command in promote's next step:\n{stderr}"))
+        .to_string()
 }
 
 fn jobs(config: &serde_yaml_ng::Value) -> Vec<serde_yaml_ng::Value> {
@@ -152,6 +147,12 @@ fn mounted_at(path: &Path) -> Option<String> {
 #[track_caller]
 fn assert_served_mounted(nodes: &[&Node], after: &str) {
     for n in nodes {
+        assert!(
+            !n.in_readers || n.socket.is_some(),
+            "after {after}: {} is in the load balancers' readers but its address refuses \
+             connections",
+            n.name
+        );
         let Some((unit, server)) = &n.putfs else {
             continue;
         };
@@ -399,6 +400,8 @@ impl Drill<'_> {
             );
             eprintln!("--- {what}");
             self.step(step, &what);
+            self.a.tick(&what);
+            self.b.tick(&what);
             assert_served_mounted(&[&self.a, &self.b], &what);
         }
     }
@@ -435,6 +438,26 @@ impl Drill<'_> {
                 "{what}: zrepl runs while its config changes"
             );
             node.config = serde_yaml_ng::from_str(yaml).unwrap();
+        } else if let Some(change) = step.get("balancer") {
+            let (node, other) = self.nodes(&role);
+            match change.as_str() {
+                Some("readers_out") => node.in_readers = false,
+                Some("readers_in") => {
+                    assert!(node.putfs.is_some(), "{what}: {} serves nothing", node.name);
+                    node.in_readers = true;
+                }
+                Some("writes_here") => {
+                    assert_eq!(
+                        node.unit(),
+                        Some(PRIMARY_UNIT),
+                        "{what}: writes to {}",
+                        node.name
+                    );
+                    assert_ne!(other.unit(), Some(PRIMARY_UNIT), "{what}: two primaries");
+                    node.in_readers = true;
+                }
+                _ => panic!("{what}: load-balancer change {change}"),
+            }
         } else {
             assert_eq!(step["manual"].as_bool(), Some(true), "{what}: {step}");
         }
@@ -467,44 +490,9 @@ impl Drill<'_> {
             ["putfs", "ops", rest @ ..] => {
                 putfs_ops(rest).expect(0, what);
             }
-            ["systemctl", verb, rest @ ..] => {
-                // putfs units follow the role across reboots (enable or
-                // disable --now); zrepl is only stopped and started.
-                let units = match (*verb, rest) {
-                    ("enable" | "disable", ["--now", units @ ..]) => {
-                        assert!(!units.contains(&"zrepl"), "{what}: zrepl stays enabled");
-                        units
-                    }
-                    ("start" | "stop", units) => {
-                        assert_eq!(units, ["zrepl"], "{what}: putfs units change with the role");
-                        units
-                    }
-                    _ => panic!("{what}: systemctl {verb} {rest:?}"),
-                };
-                for u in units.iter() {
-                    assert!(
-                        [PRIMARY_UNIT, REPLICA_UNIT, "zrepl"].contains(u),
-                        "{what}: unknown unit {u}"
-                    );
-                }
+            ["systemctl", ..] => {
                 let (node, _) = self.nodes(role);
-                match *verb {
-                    "stop" | "disable" => {
-                        node.stop(units);
-                        if units.contains(&"zrepl") {
-                            node.zrepl_running = false;
-                        }
-                    }
-                    "start" | "enable" => {
-                        assert_eq!(units.len(), 1, "{what}: one unit at a time");
-                        match units[0] {
-                            "zrepl" => node.zrepl_running = true,
-                            PRIMARY_UNIT => node.start(PRIMARY_UNIT),
-                            _ => node.start(REPLICA_UNIT),
-                        }
-                    }
-                    other => panic!("{what}: systemctl {other}"),
-                }
+                node.systemctl(&words, what);
             }
             ["zrepl", "signal", "wakeup", job_name] => {
                 let n = &mut self.snapshot_n;
@@ -591,26 +579,10 @@ fn printed_plans_run_as_printed_on_zfs_fuse() {
     let read_yaml = |p: &Path| -> serde_yaml_ng::Value {
         serde_yaml_ng::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
     };
-    let mut a = Node {
-        name: "A",
-        plan_role: "recovered",
-        pool: pool_a.clone(),
-        root: srv_a.clone(),
-        putfs: None,
-        zrepl_running: true,
-        config: read_yaml(&a_yml),
-        socket: TcpListener::bind("127.0.0.1:0").unwrap(),
-    };
-    let mut b = Node {
-        name: "B",
-        plan_role: "new_primary",
-        pool: pool_b.clone(),
-        root: srv_b.clone(),
-        putfs: None,
-        zrepl_running: true,
-        config: read_yaml(&b_yml),
-        socket: TcpListener::bind("127.0.0.1:0").unwrap(),
-    };
+    let mut a = Node::new("A", "recovered", &pool_a, &srv_a);
+    a.config = read_yaml(&a_yml);
+    let mut b = Node::new("B", "new_primary", &pool_b, &srv_b);
+    b.config = read_yaml(&b_yml);
     let mut snapshot_n = 0;
 
     // ---- stage "primary": A takes writes ---------------------------------
@@ -620,9 +592,17 @@ fn printed_plans_run_as_printed_on_zfs_fuse() {
         &format!("mountpoint={}", srv_a.display()),
         &ds_a,
     ]);
-    // The runbook's setup: mark the new dataset once (`install -d`).
+    // The runbook's setup: mark the new dataset once (`install -d`),
+    // record the node as the primary, start the primary unit.
     std::fs::create_dir(srv_a.join(".putfs")).unwrap();
-    a.start(PRIMARY_UNIT);
+    putfs_ops(["promote", "--root", srv_a.to_str().unwrap(), "--yes"])
+        .expect(0, "record A as the primary (setup)");
+    a.systemctl(
+        &["systemctl", "enable", "--now", "putfs.socket", PRIMARY_UNIT],
+        "setup of A",
+    );
+    assert_eq!(a.unit(), Some(PRIMARY_UNIT), "setup of A");
+    a.in_readers = true;
     for i in 0..12 {
         let len = rng.range(0, 20_000) as usize;
         let body = rng.bytes(len);
@@ -644,7 +624,11 @@ fn printed_plans_run_as_printed_on_zfs_fuse() {
     lab.zfs_ok(["set", "atime=off", &ds_b]);
     lab.zfs_ok(["set", &format!("mountpoint={}", srv_b.display()), &ds_b]);
     putfs_ops(["demote", "--dataset", &ds_b, "--yes"]).expect(0, "demote the new replica");
-    b.start(REPLICA_UNIT);
+    b.systemctl(
+        &["systemctl", "enable", "--now", "putfs.socket", REPLICA_UNIT],
+        "setup of B",
+    );
+    b.in_readers = true;
     assert_served_mounted(&[&a, &b], "setup");
     assert_role(&ds_b, "replica", "replica");
     for i in 0..6 {
@@ -664,7 +648,30 @@ fn printed_plans_run_as_printed_on_zfs_fuse() {
     // (Written after @zrepl_2: the gap's conflict below.)
     let read_key = "base/o00.bin";
     let read_body = std::fs::read(srv_a.join(read_key)).unwrap();
-    let readers = Readers::start(b.socket.local_addr().unwrap(), read_key, read_body.clone());
+    // Promotion refuses a dataset that is not mounted (its mountpoint is a
+    // bare directory a writable putfs would refuse), before changing
+    // anything. B serves nothing meanwhile: its socket is stopped too.
+    b.in_readers = false;
+    b.systemctl(&["systemctl", "stop", "putfs.socket"], "B out for a check");
+    lab.zfs_ok(["unmount", &ds_b]);
+    let refused = putfs_ops(["promote", "--dataset", &ds_b, "--yes"]);
+    refused.expect(3, "promote of an unmounted dataset");
+    assert!(
+        refused.err().contains(&format!("zfs mount {ds_b}")),
+        "{}",
+        refused.describe()
+    );
+    assert_eq!(
+        lab.get("readonly", &ds_b),
+        "on",
+        "a refused promote changed readonly"
+    );
+    lab.zfs_ok(["mount", &ds_b]);
+    assert_role(&ds_b, "replica", "replica, after the refused promote");
+    b.systemctl(&["systemctl", "start", "putfs.socket"], "B back");
+    b.tick("B back");
+    b.in_readers = true;
+    let readers = Readers::start(b.addr, read_key, read_body.clone());
 
     // ---- A fails with a gap; a snapshot in flight is held ----------------
     let mut gap = BTreeMap::new();
@@ -696,29 +703,21 @@ fn printed_plans_run_as_printed_on_zfs_fuse() {
     lab.zfs_ok(["snapshot", &at(&ds_a, "zrepl_3")]);
     lab.zfs_ok(["hold", "zrepl_STEP_J_putfs-push", &at(&ds_a, "zrepl_3")]);
     acked.extend(gap.clone());
-    a.putfs.take().unwrap().1.kill9();
+    a.crash();
 
     // ---- stage "promoted": B takes over ---------------------------------
-    b.stop(&[REPLICA_UNIT]);
-    // Promotion refuses a dataset that is not mounted (its mountpoint is a
-    // bare directory a writable putfs would refuse), before changing anything.
-    lab.zfs_ok(["unmount", &ds_b]);
-    let refused = putfs_ops(["promote", "--dataset", &ds_b, "--yes"]);
-    refused.expect(3, "promote of an unmounted dataset");
-    assert!(
-        refused.err().contains(&format!("zfs mount {ds_b}")),
-        "{}",
-        refused.describe()
+    // The runbook's promotion, under read load: promote, then run the
+    // next step it prints. putfs.socket keeps B's address through the
+    // switch of units.
+    let promoted = putfs_ops(["promote", "--dataset", &ds_b, "--yes"]);
+    promoted.expect(0, "promote B");
+    let next = promote_next_step(&promoted.err());
+    run_systemctl_line(
+        &mut b.machine,
+        &next,
+        "promotion of B: the step promote printed",
     );
-    assert_eq!(
-        lab.get("readonly", &ds_b),
-        "on",
-        "a refused promote changed readonly"
-    );
-    lab.zfs_ok(["mount", &ds_b]);
-    assert_role(&ds_b, "replica", "replica, after the refused promote");
-    putfs_ops(["promote", "--dataset", &ds_b, "--yes"]).expect(0, "promote B");
-    b.start(PRIMARY_UNIT);
+    assert_eq!(b.unit(), Some(PRIMARY_UNIT), "B runs {next:?}");
     let st = assert_role(&ds_b, "primary: putfs (pid", "promoted");
     assert_eq!(
         st["promotion"]["shared_snapshot"]["name"], "zrepl_2",
@@ -743,6 +742,17 @@ fn printed_plans_run_as_printed_on_zfs_fuse() {
     acked.extend(on_b.clone());
     let reads = readers.finish(200, "promotion of B under read load");
     eprintln!("promotion: {reads} reads from B, none failed");
+    // A reboot of the new primary brings it back as the primary.
+    b.reboot("reboot of the promoted B");
+    assert_eq!(
+        b.unit(),
+        Some(PRIMARY_UNIT),
+        "after a reboot the promoted B runs {:?} (enabled: {:?}): every write would fail",
+        b.unit(),
+        b.enabled
+    );
+    put_acked(b.server(), "on-b/after-reboot.bin", b"rebooted", &mut acked);
+    b.in_readers = true;
 
     // ---- A back: the gap to B, then the rollback's refusals --------------
     let transfer = |to: &str, extra: &[&str]| {
@@ -811,8 +821,10 @@ fn printed_plans_run_as_printed_on_zfs_fuse() {
         args.extend_from_slice(extra);
         putfs_ops(args)
     };
-    // A writable putfs started on A by mistake: the rollback names it.
-    a.start(PRIMARY_UNIT);
+    // A boots: its enabled units start, putfs-primary among them (A does
+    // not know B was promoted), a writable putfs the rollback names.
+    a.boot("A boots");
+    assert_eq!(a.unit(), Some(PRIMARY_UNIT), "A boots as it was set up");
     let served = rollback(&[]);
     served.expect(3, "rollback while A's putfs serves writable");
     let pid_text = format!("pid {}", a.server().pid());
@@ -822,7 +834,14 @@ fn printed_plans_run_as_printed_on_zfs_fuse() {
         a_snaps,
         "a refused rollback changed A"
     );
-    a.stop(&[PRIMARY_UNIT]);
+    // The runbook: keep A's zrepl and putfs-primary from running. Its
+    // socket stays, so the next connection starts putfs-replica there.
+    a.systemctl(
+        &["systemctl", "disable", "--now", "zrepl", PRIMARY_UNIT],
+        "A: the runbook's step 2",
+    );
+    a.tick("A: the runbook's step 2");
+    assert_eq!(a.unit(), Some(REPLICA_UNIT));
     // The held @zrepl_3: refused before `zfs rollback` would fail halfway,
     // with the commands to look and release (zfs-fuse cannot list tags).
     let held = rollback(&[]);
@@ -838,8 +857,17 @@ fn printed_plans_run_as_printed_on_zfs_fuse() {
     rollback(&[]).expect(0, "rollback");
     assert_eq!(lab.snapshots(&ds_a), ["zrepl_1", "zrepl_2"]);
     assert_role(&ds_a, "rolled back to @zrepl_2", "rolled back");
-    // A comes back read-only meanwhile: the plan must stop it.
-    a.start(REPLICA_UNIT);
+    // Configuration management restarts putfs-primary on every node: on
+    // A, no longer the primary, its role guard skips it, and the next
+    // connection brings putfs-replica back.
+    let what = "systemctl restart putfs-primary on the rolled-back A";
+    a.systemctl(&["systemctl", "restart", PRIMARY_UNIT], what);
+    a.tick(what);
+    assert_eq!(a.unit(), Some(REPLICA_UNIT), "{what}: a second primary");
+    assert_eq!(a.skipped, 1, "{what}");
+    let what = "systemctl restart putfs-primary on the promoted B";
+    b.systemctl(&["systemctl", "restart", PRIMARY_UNIT], what);
+    assert_eq!(b.unit(), Some(PRIMARY_UNIT), "{what}");
 
     // ---- stage "reversed": the printed reversal plan --------------------
     let out_dir = cfg.join("reversed");
@@ -915,11 +943,7 @@ fn printed_plans_run_as_printed_on_zfs_fuse() {
             &mut acked,
         );
     }
-    let readers = Readers::start(
-        drill.b.socket.local_addr().unwrap(),
-        read_key,
-        read_body.clone(),
-    );
+    let readers = Readers::start(drill.b.addr, read_key, read_body.clone());
     drill.run_plan(
         "flip back",
         plan["flip_back"].as_array().expect("flip_back"),
@@ -934,6 +958,24 @@ fn printed_plans_run_as_printed_on_zfs_fuse() {
     let st = assert_role(&ds_b, "replica", "flipped back (B)");
     assert!(st["promotion"].is_null(), "B's promotion ended: {st:#}");
     assert_eq!(lab.get("readonly", &ds_a), "off", "A's dataset is writable");
+    // Both keep their roles across a reboot; on B, no longer the primary,
+    // a restart of putfs-primary is skipped by its role guard.
+    drill.a.reboot("reboot of A after the flip back");
+    drill.b.reboot("reboot of B after the flip back");
+    assert_eq!(drill.a.unit(), Some(PRIMARY_UNIT), "A after a reboot");
+    assert_eq!(drill.b.unit(), Some(REPLICA_UNIT), "B after a reboot");
+    let what = "systemctl restart putfs-primary on B after the flip back";
+    let skipped = drill.b.skipped;
+    drill
+        .b
+        .systemctl(&["systemctl", "restart", PRIMARY_UNIT], what);
+    drill.b.tick(what);
+    assert_eq!(
+        drill.b.unit(),
+        Some(REPLICA_UNIT),
+        "{what}: a second primary"
+    );
+    assert_eq!(drill.b.skipped, skipped + 1, "{what}");
     // A takes a write, and it replicates to B incrementally.
     put_acked(drill.a.server(), "after/flip.bin", b"back on A", &mut acked);
     let mut n = drill.snapshot_n;
@@ -956,6 +998,11 @@ fn printed_plans_run_as_printed_on_zfs_fuse() {
         deleted,
         ["base/o03.bin".to_string()].into(),
         "the deletes checked"
+    );
+    eprintln!(
+        "socket activation started putfs-replica {} time(s) on A and {} on B; putfs-primary \
+         was skipped by its role guard {} time(s) on A and {} on B",
+        drill.a.activations, drill.b.activations, drill.a.skipped, drill.b.skipped
     );
     if drill.busy_renames > 0 {
         eprintln!(

@@ -15,6 +15,7 @@ use super::context::{CommonArgs, Ctx, LiveArgs};
 use super::error::OpsError;
 use super::mount_state::MountState;
 use super::state::Demoted;
+use super::units::BECOME_REPLICA;
 use super::writer_lock;
 
 /// Make this node a replica: refuse while a writable putfs serves the
@@ -85,8 +86,8 @@ pub fn run(args: DemoteArgs) -> Result<(), OpsError> {
         state_path.display()
     );
     eprintln!(
-        "serve it read-only (systemctl start putfs-replica) and let replication feed it; take \
-         it out of the load balancers' writers"
+        "serve it read-only, now and at every boot (`{BECOME_REPLICA}`), and let replication \
+         feed it; take it out of the load balancers' writers"
     );
     Ok(())
 }

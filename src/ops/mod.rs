@@ -6,6 +6,7 @@
 //! and detects what the platform has (OpenZFS or zfs-fuse) instead of
 //! assuming.
 
+pub mod check_primary;
 pub mod context;
 pub mod demote;
 pub mod error;
@@ -23,6 +24,7 @@ pub mod snapshot_view;
 pub mod state;
 pub mod status;
 pub mod transfer;
+pub mod units;
 pub mod writer_lock;
 pub mod zfs;
 pub mod zrepl;
@@ -36,7 +38,8 @@ pub use error::OpsError;
 /// transfer-gap and rollback (on the old primary when it returns),
 /// reverse-zrepl, whose printed plans also run demote (a node becomes a
 /// replica) and mount (a dataset is mounted where putfs serves it);
-/// zrepl-check validates zrepl configs.
+/// zrepl-check validates zrepl configs; check-primary is the role guard
+/// of putfs-primary.service.
 #[derive(Debug, Subcommand)]
 pub enum OpsCommand {
     /// Role, snapshots, snapshot shared with a peer, replication lag.
@@ -45,6 +48,9 @@ pub enum OpsCommand {
     Promote(promote::PromoteArgs),
     /// Make this node a replica (readonly=on, atime=off, end the promotion).
     Demote(demote::DemoteArgs),
+    /// Exit 0 only if this node is recorded as the primary (putfs-primary's
+    /// role guard).
+    CheckPrimary(check_primary::CheckPrimaryArgs),
     /// Mount a dataset if needed and check it is the data root putfs serves.
     Mount(mount::MountArgs),
     /// List objects written after a snapshot (and deletions, conflicts).
@@ -65,6 +71,7 @@ pub fn run(cmd: OpsCommand) -> Result<(), OpsError> {
         OpsCommand::Status(a) => status::run(a),
         OpsCommand::Promote(a) => promote::run(a),
         OpsCommand::Demote(a) => demote::run(a),
+        OpsCommand::CheckPrimary(a) => check_primary::run(a),
         OpsCommand::Mount(a) => mount::run(a),
         OpsCommand::FindGap(a) => find_gap::run(a),
         OpsCommand::TransferGap(a) => transfer::run(a),

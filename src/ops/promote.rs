@@ -6,12 +6,15 @@ use super::context::{CommonArgs, Ctx, LiveArgs};
 use super::error::OpsError;
 use super::mount_state;
 use super::state::{self, Promotion};
+use super::units::BECOME_PRIMARY;
 
 /// Turn this replica into the primary: record the last snapshot it shares
 /// with the old primary (the common ancestor the later recovery needs),
-/// make the dataset writable, and restart putfs without --read-only (with
-/// --restart-cmd) or print exactly what to restart; print the load-balancer
-/// change. Stop the zrepl sink (or replication timer) on this node first.
+/// make the dataset writable, and make putfs here the primary (with
+/// --restart-cmd) or print exactly how; print the load-balancer change.
+/// Stop the zrepl sink (or replication timer) on this node first. On a
+/// newly set up primary, `--root` alone records the role that
+/// putfs-primary.service's guard (`putfs ops check-primary`) looks for.
 #[derive(Debug, Args)]
 pub struct PromoteArgs {
     #[command(flatten)]
@@ -22,9 +25,12 @@ pub struct PromoteArgs {
     /// newest, which replication brought from the old primary).
     #[arg(long)]
     pub shared_snapshot: Option<String>,
-    /// Command that restarts putfs on this node as the primary, e.g.
-    /// "systemctl start putfs-primary" (run after the dataset is writable;
-    /// with the shipped units the port stays open across it, putfs.socket).
+    /// Shell command (run with `sh -c` once the dataset is writable) that
+    /// makes putfs on this node the primary. With the shipped units:
+    /// "systemctl disable putfs-replica && systemctl enable --now
+    /// putfs-primary": enabled, so a reboot keeps the role; starting
+    /// putfs-primary stops putfs-replica, and putfs.socket keeps the port
+    /// open meanwhile.
     #[arg(long)]
     pub restart_cmd: Option<String>,
     /// This node's address as the load balancers know it (for the printed
@@ -78,7 +84,7 @@ pub fn run(args: PromoteArgs) -> Result<(), OpsError> {
     }
     match &args.restart_cmd {
         Some(cmd) => eprintln!("  run: {cmd}"),
-        None => eprintln!("  (you) restart putfs on this node without --read-only"),
+        None => eprintln!("  (you) make putfs on this node the primary: {BECOME_PRIMARY}"),
     }
     if !ctx.confirm("Promote this node to primary?", "promote")? {
         return Ok(());
@@ -93,10 +99,8 @@ pub fn run(args: PromoteArgs) -> Result<(), OpsError> {
         zfs.set(ds, "readonly=off")?;
     }
     if let Some(cmd) = &args.restart_cmd {
-        let argv =
-            shell_words::split(cmd).map_err(|e| OpsError::Usage(format!("--restart-cmd: {e}")))?;
-        let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
-        ctx.runner.change(&argv)?;
+        // A shell line: the role change is two systemctl commands.
+        ctx.runner.change(&["sh", "-c", cmd])?;
     }
     if ctx.common.json {
         println!(
@@ -108,8 +112,8 @@ pub fn run(args: PromoteArgs) -> Result<(), OpsError> {
     eprintln!("promoted; recorded in {}", state_path.display());
     if args.restart_cmd.is_none() {
         eprintln!(
-            "next: replace the read-only putfs here with a writable one: `systemctl start \
-             putfs-primary` (it stops putfs-replica first; putfs.socket keeps the port open \
+            "next: make putfs here the primary, now and at every boot: `{BECOME_PRIMARY}` \
+             (starting putfs-primary stops putfs-replica; putfs.socket keeps the port open \
              meanwhile, so no read fails)"
         );
     }

@@ -147,6 +147,12 @@ fn print_steps(steps: &[Step]) {
             Action::InstallConfig { path, .. } => {
                 println!("{:>3}. [{}] {} ({path})", i + 1, s.node, s.description)
             }
+            Action::Balancer(_) => println!(
+                "{:>3}. [{}] Load balancers: {}",
+                i + 1,
+                s.node,
+                s.description
+            ),
             Action::Manual => println!("{:>3}. [{}] {}", i + 1, s.node, s.description),
         }
     }
@@ -166,6 +172,9 @@ fn step_json(s: &Step) -> serde_json::Value {
         }
         Action::InstallConfig { path, yaml } => {
             serde_json::json!({"node": node, "description": s.description, "install_config": path, "yaml": yaml})
+        }
+        Action::Balancer(change) => {
+            serde_json::json!({"node": node, "description": s.description, "balancer": change.as_str()})
         }
         Action::Manual => {
             serde_json::json!({"node": node, "description": s.description, "manual": true})

@@ -11,6 +11,7 @@ mod digest_headers;
 mod error;
 mod forward;
 mod held_body;
+mod in_flight;
 mod internal;
 mod listing;
 mod listing_format;

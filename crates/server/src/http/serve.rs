@@ -26,22 +26,19 @@
 //!   also caps one body chunk) and `MAX_HEADERS` fields; beyond, `431`.
 //!   HTTP/2 keeps hyper's 16 KiB header list and 1 MiB flow-control windows.
 //!
-//! On shutdown the listener is dropped, every connection is asked to
-//! finish gracefully (idle ones close, in-flight requests complete) and
-//! `serve` returns once all are gone; the caller bounds the wait. A
-//! connection with no request in progress gets a last call first
-//! (`LAST_CALL`): a request already sent (in the socket's buffer, or on the
-//! wire) is read and answered, with `Connection: close`, instead of being
-//! cut off with a reset. That matters most for a connection accepted an
-//! instant before the stop, whose first request nobody has read yet: with
-//! the listening socket handed on (socket activation), the next server
-//! takes the queue, and no client may see a reset.
+//! On shutdown the listener is dropped (an inherited socket keeps the
+//! connections still queued for the next server), every connection is
+//! asked to finish gracefully once it owes no answer (`in_flight`):
+//! in-flight requests complete, a request that has reached the server is
+//! answered first, a new connection gets a moment to send its first
+//! request, idle ones close. Answers after the shutdown began carry
+//! `Connection: close`. `serve` returns once all are gone; the caller
+//! bounds the wait.
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -60,6 +57,7 @@ use tokio_util::task::TaskTracker;
 
 use super::ApiError;
 use super::held_body::Held;
+use super::in_flight::{Activity, Busy, Io, Owed, Shared};
 use crate::config::Limits;
 use crate::limits::OVERFLOW_CONNECTIONS;
 use crate::metrics::{Metrics, OverloadLabel};
@@ -83,10 +81,6 @@ const H2_PING_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// The longest an overflow connection (answered 503) may stay open.
 const OVERFLOW_DEADLINE: Duration = Duration::from_secs(5);
-
-/// How long an idle connection may still start a request once the server
-/// is stopping (see the module docs).
-const LAST_CALL: Duration = Duration::from_millis(500);
 
 /// Pause after an accept error other than a connection's own failure
 /// (`EMFILE`: descriptors freed by finishing requests let it recover).
@@ -212,20 +206,37 @@ impl Connection {
         let service = Service {
             inner: TowerToHyperService::new(self.router),
             activity: activity.clone(),
+            stop: self.stop.clone(),
         };
-        let conn = self.builder.serve_connection(TokioIo::new(tcp), service);
+        let socket = Shared::new(tcp);
+        let io = Io::new(socket.clone(), activity.clone());
+        let conn = self.builder.serve_connection(TokioIo::new(io), service);
         let mut conn = std::pin::pin!(conn);
         let check = tokio::time::sleep(self.idle);
         let mut check = std::pin::pin!(check);
-        // Asked to finish: idle too long, or the server is stopping.
+        // The server is stopping: finish once no answer is owed.
+        let mut stopping = false;
+        // Asked to finish: idle too long, or stopping and owing nothing.
         let mut closing = false;
-        // The server is stopping and this connection had no request in
-        // progress: it closes when one starts (answered, then closed) or at
-        // the end of the last call.
-        let last_call = tokio::time::sleep(Duration::MAX);
-        let mut last_call = std::pin::pin!(last_call);
-        let mut in_last_call = false;
+        // A new connection's time to send its first request, when stopping.
+        let grace = tokio::time::sleep(Duration::ZERO);
+        let mut grace = std::pin::pin!(grace);
+        let mut in_grace = false;
         loop {
+            if stopping && !closing {
+                in_grace = false;
+                match activity.owes_answer(&socket) {
+                    Owed::Nothing => {
+                        conn.as_mut().graceful_shutdown();
+                        closing = true;
+                    }
+                    Owed::Answer => {}
+                    Owed::FirstRequest(until) => {
+                        grace.as_mut().reset(until);
+                        in_grace = true;
+                    }
+                }
+            }
             tokio::select! {
                 r = conn.as_mut() => {
                     if let Err(e) = r {
@@ -233,23 +244,11 @@ impl Connection {
                     }
                     break;
                 }
-                _ = self.stop.cancelled(), if !closing && !in_last_call => {
-                    if activity.is_busy() {
-                        conn.as_mut().graceful_shutdown();
-                        closing = true;
-                    } else {
-                        in_last_call = true;
-                        last_call.as_mut().reset(Instant::now() + LAST_CALL);
-                    }
-                }
-                _ = activity.started(), if in_last_call && !closing => {
-                    conn.as_mut().graceful_shutdown();
-                    closing = true;
-                }
-                _ = last_call.as_mut(), if in_last_call && !closing => {
-                    conn.as_mut().graceful_shutdown();
-                    closing = true;
-                }
+                _ = self.stop.cancelled(), if !stopping => stopping = true,
+                // Decide again (above) once a request has started, or the
+                // grace is over.
+                _ = activity.request_started(), if stopping && !closing => {}
+                _ = grace.as_mut(), if in_grace => {}
                 _ = check.as_mut() => match activity.idle_until(self.idle) {
                     Some(deadline) if deadline <= Instant::now() => {
                         // An HTTP/2 peer that never acknowledges the GOAWAY
@@ -271,73 +270,15 @@ impl Connection {
     }
 }
 
-/// Whether a connection has requests in progress, and since when it has
-/// had none.
-struct Activity {
-    busy: AtomicUsize,
-    idle_since: Mutex<Instant>,
-    /// Woken whenever a request starts.
-    start: tokio::sync::Notify,
-}
-
-impl Activity {
-    fn new() -> Activity {
-        Activity {
-            busy: AtomicUsize::new(0),
-            idle_since: Mutex::new(Instant::now()),
-            start: tokio::sync::Notify::new(),
-        }
-    }
-
-    fn is_busy(&self) -> bool {
-        self.busy.load(Ordering::Acquire) > 0
-    }
-
-    /// Resolves when a request is in progress (at once if one is).
-    async fn started(&self) {
-        loop {
-            let notified = self.start.notified();
-            if self.is_busy() {
-                return;
-            }
-            notified.await;
-        }
-    }
-
-    /// When the connection will have been idle for `idle`; `None` while a
-    /// request is in progress.
-    fn idle_until(&self, idle: Duration) -> Option<Instant> {
-        if self.busy.load(Ordering::Acquire) > 0 {
-            return None;
-        }
-        let since = *self.idle_since.lock().unwrap_or_else(|e| e.into_inner());
-        Some(since + idle)
-    }
-}
-
-/// Held by a request from its head until its response body is done.
-struct Busy(Arc<Activity>);
-
-impl Busy {
-    fn new(a: Arc<Activity>) -> Busy {
-        a.busy.fetch_add(1, Ordering::AcqRel);
-        a.start.notify_waiters();
-        Busy(a)
-    }
-}
-
-impl Drop for Busy {
-    fn drop(&mut self) {
-        *self.0.idle_since.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
-        self.0.busy.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
 /// The router, marking the connection busy while a request is in progress.
 #[derive(Clone)]
 struct Service {
     inner: TowerToHyperService<Router>,
     activity: Arc<Activity>,
+    /// Once the server stops, HTTP/1 answers say `Connection: close`: the
+    /// request may have started before hyper was asked to finish (which
+    /// is what would add it), and the client must not send another.
+    stop: CancellationToken,
 }
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
@@ -349,9 +290,15 @@ impl hyper::service::Service<Request<Incoming>> for Service {
 
     fn call(&self, req: Request<Incoming>) -> Self::Future {
         let busy = Busy::new(self.activity.clone());
+        let http1 = req.version() <= http::Version::HTTP_11;
+        let stop = self.stop.clone();
         let fut = hyper::service::Service::call(&self.inner, req);
         Box::pin(async move {
-            let resp = fut.await?;
+            let mut resp = fut.await?;
+            if http1 && stop.is_cancelled() {
+                resp.headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
             Ok(resp.map(|b| Held::new(b, busy)))
         })
     }
@@ -376,28 +323,4 @@ async fn refuse(
     });
     let conn = builder.serve_connection(TokioIo::new(tcp), service);
     let _ = tokio::time::timeout(OVERFLOW_DEADLINE, conn).await;
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn idle_is_measured_from_the_last_response() {
-        let idle = Duration::from_secs(10);
-        let a = Arc::new(Activity::new());
-        let after_creation = Instant::now();
-        assert!(
-            a.idle_until(idle)
-                .is_some_and(|t| t <= after_creation + idle)
-        );
-        let busy = Busy::new(a.clone());
-        let busy2 = Busy::new(a.clone());
-        assert_eq!(a.idle_until(idle), None);
-        drop(busy);
-        assert_eq!(a.idle_until(idle), None, "one request still in progress");
-        let before_last = Instant::now();
-        drop(busy2);
-        assert!(a.idle_until(idle).is_some_and(|t| t >= before_last + idle));
-    }
 }

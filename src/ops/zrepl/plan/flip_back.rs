@@ -6,7 +6,8 @@
 //! node's copy moves.
 //!
 //! Reads never stop: the new primary serves them read-only before the
-//! recovered node's read-only putfs stops for the unmount.
+//! recovered node leaves the load balancers' readers and its read-only
+//! putfs and socket stop for the unmount.
 
 use super::super::layout::Layout;
 use super::Node::{NewPrimary, Recovered};
@@ -33,8 +34,8 @@ pub fn flip_back_plan(
             NewPrimary,
             &[PRIMARY_UNIT],
             "Stop writes: putfs finishes the requests in flight (--shutdown-timeout) and \
-             exits. Writes fail from here until the recovered node takes them; the load \
-             balancers send reads to the recovered node meanwhile.",
+             exits. Writes fail from here until the recovered node takes them. Reads go on: \
+             putfs.socket stays, and the next connection starts putfs-replica (read-only).",
         ),
         run(
             NewPrimary,
@@ -103,12 +104,21 @@ pub fn flip_back_plan(
                 l.sink_job
             ),
         ),
-        putfs_off(
+        balancer(
             Recovered,
-            &[REPLICA_UNIT],
+            Balancer::ReadersOut,
+            "Take this node out of the load balancers' readers now (nginx: mark its `server` \
+             line `down` in the readers' upstream, then `nginx -s reload`; HAProxy: `disable \
+             server putfs_readers/NAME` on the admin socket) and let its in-flight reads \
+             finish: its putfs and its address stop next, for the unmount. The new primary \
+             serves reads meanwhile.",
+        ),
+        serve_nothing(
+            Recovered,
             format!(
-                "Stop the read-only putfs here: it serves {mp}, and the unmount below fails \
-                 while it does (\"target is busy\"). The new primary serves reads meanwhile."
+                "Stop the read-only putfs here and its socket: it serves {mp}, and the unmount \
+                 below fails while it does (\"target is busy\"); while putfs.socket listens, \
+                 any connection (a health check, a Prometheus scrape) starts it again."
             ),
         ),
         check_props(
@@ -186,11 +196,17 @@ pub fn flip_back_plan(
         putfs_on(
             Recovered,
             PRIMARY_UNIT,
-            format!("Take writes here: putfs serves {mp} writable."),
+            format!(
+                "Take writes here: the socket listens again and putfs serves {mp} writable \
+                 (its role guard passes: promoted above)."
+            ),
         ),
-        manual(
+        balancer(
             Recovered,
-            "Point writes (DNS or load balancer) back to this node; \
+            Balancer::WritesHere,
+            "Point writes back to this node and put it back into the readers (nginx: `upstream \
+             putfs_primary` and the readers' upstream, then `nginx -s reload`; HAProxy: the \
+             writers backend and `enable server putfs_readers/NAME`); \
              `curl -fsS http://THIS-NODE:8000/.putfs/ready` answers 200.",
         ),
         systemctl(NewPrimary, "start", &[ZREPL_UNIT], "Start the sink first."),

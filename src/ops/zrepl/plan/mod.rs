@@ -16,6 +16,13 @@
 //! - putfs is started by the plan, after that check, under the unit that
 //!   matches the role (`putfs-primary` or `putfs-replica`), enabled so a
 //!   reboot keeps the role, and the other role's unit is disabled;
+//! - a node that must serve nothing (its dataset about to be unmounted)
+//!   stops putfs.socket with the units: while the socket listens, any
+//!   connection (a health check, a Prometheus scrape, a queued client)
+//!   starts putfs-replica again, which keeps the dataset busy; the socket
+//!   starts again with the unit that serves next. Before that, the node
+//!   leaves the load balancers' readers ([`Action::Balancer`]), so no read
+//!   is sent to an address that refuses it;
 //! - role changes go through `putfs ops` (rollback, demote, promote), which
 //!   refuse while a writable putfs holds the data and record the role for
 //!   `putfs ops status`.
@@ -33,9 +40,9 @@ pub use reverse::reverse_plan;
 
 /// Where zrepl reads its config (the packaged default).
 pub const CONFIG_PATH: &str = "/etc/zrepl/zrepl.yml";
-/// The systemd units of `ops/systemd/` (a node runs one or the other).
-pub const PRIMARY_UNIT: &str = "putfs-primary";
-pub const REPLICA_UNIT: &str = "putfs-replica";
+/// The systemd units of `ops/systemd/` (a node runs one putfs unit or the
+/// other).
+pub use crate::ops::units::{PRIMARY_UNIT, REPLICA_UNIT, SOCKET_UNIT};
 pub const ZREPL_UNIT: &str = "zrepl";
 
 /// The two machines of a putfs zrepl pair, named by their role after the
@@ -68,6 +75,9 @@ pub enum Action {
     },
     /// Replace the node's zrepl config with this text.
     InstallConfig { path: String, yaml: String },
+    /// Change the load balancers (nginx, HAProxy) for this node; the
+    /// description says how.
+    Balancer(Balancer),
     /// Something only the operator can do or confirm.
     Manual,
 }
@@ -77,6 +87,28 @@ pub struct Step {
     pub node: Node,
     pub description: String,
     pub action: Action,
+}
+
+/// What a load-balancer step does to the node it names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Balancer {
+    /// No more reads to it: its address is about to stop.
+    ReadersOut,
+    /// Reads to it again.
+    ReadersIn,
+    /// Writes to it, and reads.
+    WritesHere,
+}
+
+impl Balancer {
+    /// The name plan.json uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Balancer::ReadersOut => "readers_out",
+            Balancer::ReadersIn => "readers_in",
+            Balancer::WritesHere => "writes_here",
+        }
+    }
 }
 
 impl fmt::Display for Step {
@@ -91,7 +123,7 @@ impl fmt::Display for Step {
                 expect.join(" / ")
             ),
             Action::InstallConfig { path, .. } => write!(f, "\n    (write {path})"),
-            Action::Manual => Ok(()),
+            Action::Balancer(_) | Action::Manual => Ok(()),
         }
     }
 }
@@ -161,16 +193,36 @@ fn systemctl(node: Node, verb: &str, units: &[&str], why: impl Into<String>) -> 
     run(node, why, &words)
 }
 
-/// Stop putfs in these roles and keep them from starting at boot.
+fn balancer(node: Node, change: Balancer, description: impl Into<String>) -> Step {
+    Step {
+        node,
+        description: description.into(),
+        action: Action::Balancer(change),
+    }
+}
+
+/// Stop putfs in these roles and keep them from starting at boot. The
+/// socket stays: a connection starts putfs-replica (read-only).
 fn putfs_off(node: Node, units: &[&str], why: impl Into<String>) -> Step {
     let mut words = vec!["systemctl", "disable", "--now"];
     words.extend_from_slice(units);
     run(node, why, &words)
 }
 
-/// Start putfs in this role, and at every boot from now on.
+/// Stop putfs in either role and its socket, and keep all three from
+/// starting at boot: nothing on this node serves or holds the data root.
+fn serve_nothing(node: Node, why: impl Into<String>) -> Step {
+    putfs_off(node, &[PRIMARY_UNIT, REPLICA_UNIT, SOCKET_UNIT], why)
+}
+
+/// Start putfs in this role with its socket, and at every boot from now
+/// on.
 fn putfs_on(node: Node, unit: &str, why: impl Into<String>) -> Step {
-    run(node, why, &["systemctl", "enable", "--now", unit])
+    run(
+        node,
+        why,
+        &["systemctl", "enable", "--now", SOCKET_UNIT, unit],
+    )
 }
 
 fn release_all(node: Node, job: &str, why: impl Into<String>) -> Step {

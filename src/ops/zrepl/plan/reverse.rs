@@ -1,7 +1,8 @@
 //! The reversal: the new primary pushes to the recovered node, starting
-//! incrementally from the shared snapshot. On the recovered node: stop,
-//! roll back, demote, unmount, rename to where the new sink looks, mount
-//! at the old mountpoint, and only then serve (read-only).
+//! incrementally from the shared snapshot. On the recovered node: stop
+//! putfs and its socket (out of the load balancers first), roll back,
+//! demote, unmount, rename to where the new sink looks, mount at the old
+//! mountpoint, and only then serve (read-only) and rejoin the readers.
 
 use super::super::layout::Layout;
 use super::Node::{NewPrimary, Recovered};
@@ -47,13 +48,23 @@ pub fn reverse_plan(l: &Layout, new_primary_yaml: &str, recovered_yaml: &str) ->
             &[ZREPL_UNIT],
             "Stop zrepl before touching its datasets: the old push job would snapshot and prune.",
         ),
-        putfs_off(
+        balancer(
             Recovered,
-            &[PRIMARY_UNIT, REPLICA_UNIT],
+            Balancer::ReadersOut,
+            "This node stays out of the load balancers' readers and writers until the end of \
+             this plan; take it out now if it is in (nginx: mark its `server` line `down` in \
+             the readers' upstream, then `nginx -s reload`; HAProxy: `disable server \
+             putfs_readers/NAME` on the admin socket, or remove it and reload) and let its \
+             in-flight reads finish: its putfs and its address stop next.",
+        ),
+        serve_nothing(
+            Recovered,
             format!(
-                "Stop putfs here in either role, and keep it from starting at boot (a unit that \
-                 is not running is fine): the rollback refuses while a writable putfs serves \
-                 {}, and the unmount below fails while any putfs serves it.",
+                "Stop putfs here in either role and its socket, and keep them from starting at \
+                 boot (a unit that is not running is fine): the rollback refuses while a \
+                 writable putfs serves {}, and the unmount below fails while any putfs serves \
+                 it. The socket goes too: while putfs.socket listens, any connection (a health \
+                 check, a Prometheus scrape) starts putfs-replica again.",
                 l.original
             ),
         ),
@@ -236,9 +247,15 @@ pub fn reverse_plan(l: &Layout, new_primary_yaml: &str, recovered_yaml: &str) ->
             Recovered,
             REPLICA_UNIT,
             format!(
-                "Serve reads here again, read-only, from {mp} (checked above); put this node \
-                 back into the load balancers' readers once its lag is low."
+                "Serve reads here again, read-only, from {mp} (checked above): the socket \
+                 listens again and putfs-replica serves it."
             ),
+        ),
+        balancer(
+            Recovered,
+            Balancer::ReadersIn,
+            "Put this node back into the load balancers' readers once its lag is low \
+             (`putfs ops status`, or putfs_replication_lag_seconds on /.putfs/metrics).",
         ),
         manual(
             NewPrimary,

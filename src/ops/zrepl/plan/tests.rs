@@ -1,7 +1,15 @@
 //! The plans run against a model of what decides whether they run as
-//! printed: which putfs unit runs on each node, which datasets are
-//! mounted, read-only, and checked by `putfs ops mount` since they last
-//! moved. (tests/ops_plans_zfs.rs runs them for real on zfs-fuse.)
+//! printed: which putfs unit runs on each node and which are enabled,
+//! whether the node's putfs.socket listens, which datasets are mounted,
+//! read-only, and checked by `putfs ops mount` since they last moved.
+//! (tests/ops_plans_zfs.rs runs them for real on zfs-fuse.)
+//!
+//! systemd as the shipped units make it behave: a putfs unit requires
+//! putfs.socket (starting one starts the socket, stopping the socket stops
+//! it), the two putfs units conflict (starting one stops the other), and
+//! while the socket listens with no putfs running, the next connection (a
+//! load balancer's health check, a Prometheus scrape, a client) starts
+//! putfs-replica: the model assumes one arrives after every step.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -40,6 +48,12 @@ fn n(node: Node) -> N {
 struct Model {
     /// The putfs unit running on each node.
     running: BTreeMap<N, &'static str>,
+    /// Units enabled on each node (started at boot).
+    enabled: BTreeMap<N, BTreeSet<&'static str>>,
+    /// Nodes whose putfs.socket listens.
+    socket: BTreeSet<N>,
+    /// Nodes the load balancers send reads to.
+    readers: BTreeSet<N>,
     /// The dataset each node's putfs serves (the one at its mountpoint).
     served: BTreeMap<N, String>,
     mounted: BTreeSet<String>,
@@ -48,8 +62,65 @@ struct Model {
     checked: BTreeSet<String>,
 }
 
+const SOCKET: &str = "putfs.socket";
+
+fn unit_name(u: &str) -> &'static str {
+    match u {
+        PRIMARY_UNIT => PRIMARY_UNIT,
+        REPLICA_UNIT => REPLICA_UNIT,
+        "putfs.socket" => SOCKET,
+        ZREPL_UNIT => ZREPL_UNIT,
+        other => panic!("unknown unit {other}"),
+    }
+}
+
 impl Model {
+    /// One step, then a connection to every node (see the module doc).
     fn step(&mut self, i: usize, s: &Step) {
+        self.apply(i, s);
+        for node in [N::New, N::Rec] {
+            if self.socket.contains(&node) && !self.running.contains_key(&node) {
+                self.running.insert(node, REPLICA_UNIT);
+            }
+        }
+    }
+
+    fn start(&mut self, node: N, unit: &'static str, at: &str) {
+        if unit == ZREPL_UNIT {
+            return;
+        }
+        // Requires=putfs.socket.
+        self.socket.insert(node);
+        if unit == SOCKET || self.running.get(&node) == Some(&unit) {
+            return;
+        }
+        // Conflicts=: the other role stops first.
+        self.running.remove(&node);
+        let ds = self.served[&node].clone();
+        assert!(
+            self.mounted.contains(&ds) && self.checked.contains(&ds),
+            "{at}: {unit} starts on {ds}, which is not mounted and checked: {self:?}"
+        );
+        let ro = self.readonly.contains(&ds);
+        assert_eq!(ro, unit == REPLICA_UNIT, "{at}: {unit} on readonly={ro}");
+        self.running.insert(node, unit);
+    }
+
+    fn stop(&mut self, node: N, unit: &'static str) {
+        if unit == SOCKET {
+            assert!(
+                !self.readers.contains(&node),
+                "{node:?}'s socket stops while the load balancers send it reads"
+            );
+            // Requires= stops the putfs units with their socket.
+            self.socket.remove(&node);
+            self.running.remove(&node);
+        } else if self.running.get(&node) == Some(&unit) {
+            self.running.remove(&node);
+        }
+    }
+
+    fn apply(&mut self, i: usize, s: &Step) {
         let node = n(s.node);
         let at = format!("step {} [{}] {}", i + 1, s.node, s.description);
         let words: Vec<&str> = match &s.action {
@@ -58,36 +129,57 @@ impl Model {
                 self.check(&at, argv, expect);
                 return;
             }
+            Action::Balancer(change) => {
+                match change {
+                    Balancer::ReadersOut => {
+                        self.readers.remove(&node);
+                    }
+                    Balancer::ReadersIn => {
+                        assert!(self.running.contains_key(&node), "{at}: serves nothing");
+                        self.readers.insert(node);
+                    }
+                    Balancer::WritesHere => {
+                        assert_eq!(self.running.get(&node), Some(&PRIMARY_UNIT), "{at}");
+                        self.readers.insert(node);
+                    }
+                }
+                return;
+            }
             _ => return,
         };
         match words.as_slice() {
-            ["systemctl", "disable", "--now", units @ ..] => {
-                if let Some(u) = self.running.get(&node)
-                    && units.iter().any(|x| x == u)
-                {
-                    self.running.remove(&node);
+            ["systemctl", verb @ ("enable" | "disable"), rest @ ..] => {
+                let (now, units) = match rest {
+                    ["--now", units @ ..] => (true, units),
+                    units => (false, units),
+                };
+                let units: Vec<&'static str> = units.iter().map(|u| unit_name(u)).collect();
+                for u in &units {
+                    let set = self.enabled.entry(node).or_default();
+                    if *verb == "enable" {
+                        set.insert(u);
+                    } else {
+                        set.remove(u);
+                    }
+                }
+                if now {
+                    for u in units {
+                        if *verb == "enable" {
+                            self.start(node, u, &at);
+                        } else {
+                            self.stop(node, u);
+                        }
+                    }
                 }
             }
-            ["systemctl", "enable", "--now", unit]
-                if *unit == PRIMARY_UNIT || *unit == REPLICA_UNIT =>
-            {
-                assert!(
-                    !self.running.contains_key(&node),
-                    "{at}: putfs already runs"
-                );
-                let ds = self.served[&node].clone();
-                assert!(
-                    self.mounted.contains(&ds) && self.checked.contains(&ds),
-                    "{at}: putfs starts on {ds}, which is not mounted and checked: {self:?}"
-                );
-                let ro = self.readonly.contains(&ds);
-                assert_eq!(ro, *unit == REPLICA_UNIT, "{at}: {unit} on readonly={ro}");
-                let unit = if *unit == PRIMARY_UNIT {
-                    PRIMARY_UNIT
-                } else {
-                    REPLICA_UNIT
-                };
-                self.running.insert(node, unit);
+            ["systemctl", verb @ ("start" | "stop"), units @ ..] => {
+                for u in units.iter().map(|u| unit_name(u)) {
+                    if *verb == "start" {
+                        self.start(node, u, &at);
+                    } else {
+                        self.stop(node, u);
+                    }
+                }
             }
             ["zfs", "unmount", ds] => {
                 assert!(
@@ -139,9 +231,10 @@ impl Model {
                 self.readonly.remove(*ds);
             }
             ["putfs", "ops", "rollback", "--dataset", ds, ..] => {
-                assert!(
-                    !self.running.contains_key(&node),
-                    "{at}: putfs still serves {ds}"
+                assert_ne!(
+                    self.running.get(&node),
+                    Some(&PRIMARY_UNIT),
+                    "{at}: a writable putfs still serves {ds}"
                 );
                 assert!(self.mounted.contains(*ds), "{at}: {ds} not mounted");
             }
@@ -179,6 +272,13 @@ fn start(l: &Layout, rec_unit: Option<&'static str>) -> Model {
     m.served.insert(N::New, l.new_primary_dataset.clone());
     m.served.insert(N::Rec, l.original.clone());
     m.running.insert(N::New, PRIMARY_UNIT);
+    // Promoted as the runbook says; the recovered node keeps its primary
+    // unit disabled (runbook: `systemctl disable --now zrepl putfs-primary`).
+    m.enabled.insert(N::New, [SOCKET, PRIMARY_UNIT].into());
+    m.enabled.insert(N::Rec, [SOCKET].into());
+    m.socket = [N::New, N::Rec].into();
+    // The runbook keeps the recovered node out of the load balancers.
+    m.readers = [N::New].into();
     if let Some(u) = rec_unit {
         m.running.insert(N::Rec, u);
     }
@@ -187,6 +287,23 @@ fn start(l: &Layout, rec_unit: Option<&'static str>) -> Model {
         m.checked.insert(ds.clone());
     }
     m
+}
+
+/// After a reboot each node runs what is enabled: exactly one putfs unit,
+/// the one it runs now, and its socket.
+#[track_caller]
+fn assert_reboot_keeps_roles(m: &Model) {
+    for node in [N::New, N::Rec] {
+        let enabled = &m.enabled[&node];
+        let putfs: Vec<_> = enabled.iter().filter(|u| **u != SOCKET).collect();
+        assert_eq!(
+            putfs,
+            [&m.running[&node]],
+            "{node:?}: enabled {enabled:?}, runs {:?}",
+            m.running.get(&node)
+        );
+        assert!(enabled.contains(SOCKET), "{node:?}: {enabled:?}");
+    }
 }
 
 #[test]
@@ -204,6 +321,8 @@ fn the_reversal_stops_moves_mounts_and_starts_in_a_working_order() {
         assert_eq!(m.served[&N::Rec], l.rename_target);
         assert!(m.readonly.contains(&l.rename_target));
         assert!(m.mounted.contains(&l.rename_target) && m.checked.contains(&l.rename_target));
+        assert_reboot_keeps_roles(&m);
+        assert!(m.readers.contains(&N::Rec), "back in the readers: {m:?}");
     }
 }
 
@@ -222,6 +341,8 @@ fn the_flip_back_hands_writes_back_without_a_busy_unmount() {
     assert_eq!(m.served[&N::Rec], l.original);
     assert!(!m.readonly.contains(&l.original) && m.readonly.contains(&l.new_primary_dataset));
     assert!(m.mounted.contains(&l.original) && m.checked.contains(&l.original));
+    assert_reboot_keeps_roles(&m);
+    assert_eq!(m.readers, [N::New, N::Rec].into());
 }
 
 #[test]
@@ -243,7 +364,7 @@ fn checks_print_with_their_expected_values() {
         {
             for unit in a[2..].iter().filter(|w| !w.starts_with('-')) {
                 assert!(
-                    [PRIMARY_UNIT, REPLICA_UNIT, ZREPL_UNIT].contains(&unit.as_str()),
+                    [PRIMARY_UNIT, REPLICA_UNIT, SOCKET, ZREPL_UNIT].contains(&unit.as_str()),
                     "{unit}"
                 );
                 let verb = a[1].as_str();
