@@ -1,5 +1,5 @@
-//! `putfs ops reverse-zrepl` and `putfs ops zrepl-check`: the command-line
-//! side of `ops::zrepl`.
+//! `putfs ops reverse-zrepl`: the command-line side of `ops::zrepl`'s
+//! reversal.
 
 use std::path::{Path, PathBuf};
 
@@ -156,41 +156,4 @@ fn step_json(s: &Step) -> serde_json::Value {
             serde_json::json!({"node": node, "description": s.description, "manual": true})
         }
     }
-}
-
-/// Check zrepl config files against zrepl's rules; every problem is listed.
-#[derive(Debug, Args)]
-pub struct CheckArgs {
-    /// Config files to check.
-    #[arg(required = true)]
-    pub files: Vec<PathBuf>,
-}
-
-pub fn check(args: CheckArgs) -> Result<(), OpsError> {
-    let mut bad = 0;
-    for f in &args.files {
-        let text =
-            std::fs::read_to_string(f).map_err(OpsError::io(format!("reading {}", f.display())))?;
-        match zrepl::validate(&text) {
-            Ok(v) => {
-                for w in &v.warnings {
-                    println!("{}: warning: {w}", f.display());
-                }
-                println!("{}: ok", f.display());
-            }
-            Err(findings) => {
-                bad += 1;
-                for e in &findings {
-                    println!("{}: error: {e}", f.display());
-                }
-            }
-        }
-    }
-    if bad > 0 {
-        return Err(OpsError::Other(format!(
-            "{bad} of {} config(s) are invalid",
-            args.files.len()
-        )));
-    }
-    Ok(())
 }
