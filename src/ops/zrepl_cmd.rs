@@ -1,5 +1,5 @@
-//! `putfs ops reverse-zrepl`: the command-line side of `ops::zrepl`'s
-//! reversal.
+//! `putfs ops reverse-zrepl` and `putfs ops zrepl-check`: the command-line
+//! side of `ops::zrepl`.
 
 use std::path::{Path, PathBuf};
 

@@ -7,8 +7,9 @@
 //! write says what its author said. zrepl decodes strictly, so every struct
 //! denies unknown fields. The reader ([`super::yaml`]) applies zrepl's
 //! other reading rules (required fields must not be zero, YAML 1.1
-//! booleans, ...); values with a syntax of their own are the types of
-//! [`super::values`], and `host:port` fields are text the rules check.
+//! booleans, ...); the values it reads in a way of their own are the types
+//! of [`super::values`]; the rules check the text fields with a syntax
+//! (`host:port`, durations, grids, cron lines).
 
 use std::collections::BTreeMap;
 
@@ -21,6 +22,16 @@ pub use super::values::{DataSize, Facility, GoDuration};
 
 /// Dataset pattern → include (`true`) or exclude (`false`).
 pub type Filesystems = BTreeMap<String, bool>;
+
+/// Structs as zrepl decodes them: strictly, refusing unknown keys.
+macro_rules! strict {
+    ($($(#[$meta:meta])* pub struct $name:ident $fields:tt)*) => {$(
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct $name $fields
+    )*};
+}
 
 /// zrepl's enums are mappings whose `type` key names the variant. serde's
 /// `tag = "type"` would read such a mapping through a private buffer that
@@ -54,24 +65,17 @@ fn with_type<T: Serialize, S: Serializer>(tag: &str, v: &T, s: S) -> Result<S::O
     out.serialize(s)
 }
 
-/// A whole zrepl config file.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Config {
-    pub global: Option<Global>,
-    #[serde(
-        default,
-        deserialize_with = "optional",
-        skip_serializing_if = "Vec::is_empty"
-    )]
-    pub jobs: Vec<Job>,
-    /// Files (`*.yml`) and directories whose jobs join this file's.
-    #[serde(
-        default,
-        deserialize_with = "optional",
-        skip_serializing_if = "Vec::is_empty"
-    )]
-    pub include: Vec<String>,
+strict! {
+    /// A whole zrepl config file.
+    #[derive(Default)]
+    pub struct Config {
+        pub global: Option<Global>,
+        #[serde(default, deserialize_with = "optional", skip_serializing_if = "Vec::is_empty")]
+        pub jobs: Vec<Job>,
+        /// Files (`*.yml`) and directories whose jobs join this file's.
+        #[serde(default, deserialize_with = "optional", skip_serializing_if = "Vec::is_empty")]
+        pub include: Vec<String>,
+    }
 }
 
 tagged! {
@@ -96,62 +100,54 @@ impl Job {
     }
 }
 
-/// Active side that snapshots locally and sends to a sink.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PushJob {
-    pub name: String,
-    pub connect: Connect,
-    pub filesystems: Filesystems,
-    pub snapshotting: Snapshotting,
-    pub pruning: PruningSenderReceiver,
-    pub send: Option<SendOptions>,
-    pub replication: Option<Replication>,
-    pub conflict_resolution: Option<ConflictResolution>,
-}
+strict! {
+    /// Active side that snapshots locally and sends to a sink.
+    pub struct PushJob {
+        pub name: String,
+        pub connect: Connect,
+        pub filesystems: Filesystems,
+        pub snapshotting: Snapshotting,
+        pub pruning: PruningSenderReceiver,
+        pub send: Option<SendOptions>,
+        pub replication: Option<Replication>,
+        pub conflict_resolution: Option<ConflictResolution>,
+    }
 
-/// Passive side that receives into `root_fs/<client identity>/<source path>`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SinkJob {
-    pub name: String,
-    pub serve: Serve,
-    pub root_fs: String,
-    pub recv: Option<RecvOptions>,
-}
+    /// Passive side that receives into `root_fs/<client identity>/<source path>`.
+    pub struct SinkJob {
+        pub name: String,
+        pub serve: Serve,
+        pub root_fs: String,
+        pub recv: Option<RecvOptions>,
+    }
 
-/// Active side that fetches from a source into `root_fs/<source path>`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PullJob {
-    pub name: String,
-    pub connect: Connect,
-    pub root_fs: String,
-    /// A zrepl duration, or `manual`.
-    pub interval: String,
-    pub pruning: PruningSenderReceiver,
-    pub recv: Option<RecvOptions>,
-    pub replication: Option<Replication>,
-    pub conflict_resolution: Option<ConflictResolution>,
-}
+    /// Active side that fetches from a source into `root_fs/<source path>`.
+    pub struct PullJob {
+        pub name: String,
+        pub connect: Connect,
+        pub root_fs: String,
+        /// A zrepl duration, or `manual`.
+        pub interval: String,
+        pub pruning: PruningSenderReceiver,
+        pub recv: Option<RecvOptions>,
+        pub replication: Option<Replication>,
+        pub conflict_resolution: Option<ConflictResolution>,
+    }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SourceJob {
-    pub name: String,
-    pub serve: Serve,
-    pub filesystems: Filesystems,
-    pub snapshotting: Snapshotting,
-    pub send: Option<SendOptions>,
-}
+    pub struct SourceJob {
+        pub name: String,
+        pub serve: Serve,
+        pub filesystems: Filesystems,
+        pub snapshotting: Snapshotting,
+        pub send: Option<SendOptions>,
+    }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SnapJob {
-    pub name: String,
-    pub filesystems: Filesystems,
-    pub snapshotting: Snapshotting,
-    pub pruning: PruningLocal,
+    pub struct SnapJob {
+        pub name: String,
+        pub filesystems: Filesystems,
+        pub snapshotting: Snapshotting,
+        pub pruning: PruningLocal,
+    }
 }
 
 tagged! {
@@ -163,43 +159,38 @@ tagged! {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TcpConnect {
-    pub address: String,
-    pub dial_timeout: Option<GoDuration>,
-}
+strict! {
+    pub struct TcpConnect {
+        /// `host:port`.
+        pub address: String,
+        pub dial_timeout: Option<GoDuration>,
+    }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TlsConnect {
-    pub address: String,
-    pub ca: String,
-    pub cert: String,
-    pub key: String,
-    pub server_cn: String,
-    pub dial_timeout: Option<GoDuration>,
-}
+    pub struct TlsConnect {
+        pub address: String,
+        pub ca: String,
+        pub cert: String,
+        pub key: String,
+        pub server_cn: String,
+        pub dial_timeout: Option<GoDuration>,
+    }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SshConnect {
-    pub host: String,
-    pub user: String,
-    pub port: u16,
-    pub identity_file: String,
-    pub transport_open_command: Option<Vec<String>>,
-    pub ssh_command: Option<String>,
-    pub options: Option<Vec<String>>,
-    pub dial_timeout: Option<GoDuration>,
-}
+    pub struct SshConnect {
+        pub host: String,
+        pub user: String,
+        pub port: u16,
+        pub identity_file: String,
+        pub transport_open_command: Option<Vec<String>>,
+        pub ssh_command: Option<String>,
+        pub options: Option<Vec<String>>,
+        pub dial_timeout: Option<GoDuration>,
+    }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LocalConnect {
-    pub listener_name: String,
-    pub client_identity: String,
-    pub dial_timeout: Option<GoDuration>,
+    pub struct LocalConnect {
+        pub listener_name: String,
+        pub client_identity: String,
+        pub dial_timeout: Option<GoDuration>,
+    }
 }
 
 tagged! {
@@ -211,37 +202,32 @@ tagged! {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TcpServe {
-    pub listen: String,
-    pub listen_freebind: Option<bool>,
-    /// Client IP or CIDR → client identity (a CIDR's identity has one `*`).
-    pub clients: BTreeMap<String, String>,
-}
+strict! {
+    pub struct TcpServe {
+        /// `host:port`; the host may be empty.
+        pub listen: String,
+        pub listen_freebind: Option<bool>,
+        /// Client IP or CIDR → client identity (a CIDR's identity has one `*`).
+        pub clients: BTreeMap<String, String>,
+    }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TlsServe {
-    pub listen: String,
-    pub listen_freebind: Option<bool>,
-    pub ca: String,
-    pub cert: String,
-    pub key: String,
-    pub client_cns: Vec<String>,
-    pub handshake_timeout: Option<GoDuration>,
-}
+    pub struct TlsServe {
+        pub listen: String,
+        pub listen_freebind: Option<bool>,
+        pub ca: String,
+        pub cert: String,
+        pub key: String,
+        pub client_cns: Vec<String>,
+        pub handshake_timeout: Option<GoDuration>,
+    }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StdinserverServe {
-    pub client_identities: Vec<String>,
-}
+    pub struct StdinserverServe {
+        pub client_identities: Vec<String>,
+    }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LocalServe {
-    pub listener_name: String,
+    pub struct LocalServe {
+        pub listener_name: String,
+    }
 }
 
 tagged! {
@@ -252,31 +238,28 @@ tagged! {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PeriodicSnapshotting {
-    pub prefix: String,
-    /// A zrepl duration such as `10m`.
-    pub interval: String,
-    pub hooks: Option<Vec<Hook>>,
-    pub timestamp_format: Option<String>,
-    pub timestamp_location: Option<String>,
-}
+strict! {
+    pub struct PeriodicSnapshotting {
+        pub prefix: String,
+        /// A zrepl duration such as `10m`.
+        pub interval: String,
+        pub hooks: Option<Vec<Hook>>,
+        pub timestamp_format: Option<String>,
+        pub timestamp_location: Option<String>,
+    }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CronSnapshotting {
-    pub prefix: String,
-    /// Five fields, or six with seconds first.
-    pub cron: String,
-    pub hooks: Option<Vec<Hook>>,
-    pub timestamp_format: Option<String>,
-    pub timestamp_location: Option<String>,
-}
+    pub struct CronSnapshotting {
+        pub prefix: String,
+        /// Five fields, or six with seconds first.
+        pub cron: String,
+        pub hooks: Option<Vec<Hook>>,
+        pub timestamp_format: Option<String>,
+        pub timestamp_location: Option<String>,
+    }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ManualSnapshotting {}
+    #[derive(Default)]
+    pub struct ManualSnapshotting {}
+}
 
 tagged! {
     pub enum Hook {
@@ -286,35 +269,29 @@ tagged! {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CommandHook {
-    pub path: String,
-    pub timeout: Option<GoDuration>,
-    pub filesystems: Option<Filesystems>,
-    pub err_is_fatal: Option<bool>,
-}
+strict! {
+    pub struct CommandHook {
+        pub path: String,
+        pub timeout: Option<GoDuration>,
+        pub filesystems: Option<Filesystems>,
+        pub err_is_fatal: Option<bool>,
+    }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DsnHook {
-    pub dsn: String,
-    pub filesystems: Filesystems,
-    pub timeout: Option<GoDuration>,
-    pub err_is_fatal: Option<bool>,
-}
+    pub struct DsnHook {
+        pub dsn: String,
+        pub filesystems: Filesystems,
+        pub timeout: Option<GoDuration>,
+        pub err_is_fatal: Option<bool>,
+    }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PruningSenderReceiver {
-    pub keep_sender: Vec<KeepRule>,
-    pub keep_receiver: Vec<KeepRule>,
-}
+    pub struct PruningSenderReceiver {
+        pub keep_sender: Vec<KeepRule>,
+        pub keep_receiver: Vec<KeepRule>,
+    }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PruningLocal {
-    pub keep: Vec<KeepRule>,
+    pub struct PruningLocal {
+        pub keep: Vec<KeepRule>,
+    }
 }
 
 tagged! {
@@ -327,115 +304,100 @@ tagged! {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct KeepNotReplicated {
-    pub keep_snapshot_at_cursor: Option<bool>,
-}
+strict! {
+    #[derive(Default)]
+    pub struct KeepNotReplicated {
+        pub keep_snapshot_at_cursor: Option<bool>,
+    }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct KeepLastN {
-    pub count: i64,
-    pub regex: Option<String>,
-}
+    pub struct KeepLastN {
+        pub count: i64,
+        pub regex: Option<String>,
+    }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct KeepGrid {
-    /// e.g. `1x1h(keep=all) | 24x1h | 14x1d`.
-    pub grid: String,
-    pub regex: String,
-}
+    pub struct KeepGrid {
+        /// e.g. `1x1h(keep=all) | 24x1h | 14x1d`.
+        pub grid: String,
+        pub regex: String,
+    }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct KeepRegex {
-    pub regex: String,
-    pub negate: Option<bool>,
-}
+    pub struct KeepRegex {
+        pub regex: String,
+        pub negate: Option<bool>,
+    }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SendOptions {
-    pub encrypted: Option<bool>,
-    pub raw: Option<bool>,
-    pub send_properties: Option<bool>,
-    pub backup_properties: Option<bool>,
-    pub large_blocks: Option<bool>,
-    pub compressed: Option<bool>,
-    pub embedded_data: Option<bool>,
-    pub saved: Option<bool>,
-    pub bandwidth_limit: Option<BandwidthLimit>,
-}
+    #[derive(Default)]
+    pub struct SendOptions {
+        pub encrypted: Option<bool>,
+        pub raw: Option<bool>,
+        pub send_properties: Option<bool>,
+        pub backup_properties: Option<bool>,
+        pub large_blocks: Option<bool>,
+        pub compressed: Option<bool>,
+        pub embedded_data: Option<bool>,
+        pub saved: Option<bool>,
+        pub bandwidth_limit: Option<BandwidthLimit>,
+    }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BandwidthLimit {
-    /// `-1 B` (the default) means unlimited.
-    pub max: Option<DataSize>,
-    pub bucket_capacity: Option<DataSize>,
-}
+    #[derive(Default)]
+    pub struct BandwidthLimit {
+        /// `-1 B` (the default) means unlimited.
+        pub max: Option<DataSize>,
+        pub bucket_capacity: Option<DataSize>,
+    }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RecvOptions {
-    pub properties: Option<RecvProperties>,
-    pub bandwidth_limit: Option<BandwidthLimit>,
-    pub placeholder: Option<Placeholder>,
-}
+    #[derive(Default)]
+    pub struct RecvOptions {
+        pub properties: Option<RecvProperties>,
+        pub bandwidth_limit: Option<BandwidthLimit>,
+        pub placeholder: Option<Placeholder>,
+    }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RecvProperties {
-    pub inherit: Option<Vec<String>>,
-    #[serde(rename = "override")]
-    pub override_: Option<BTreeMap<String, String>>,
-}
+    #[derive(Default)]
+    pub struct RecvProperties {
+        pub inherit: Option<Vec<String>>,
+        #[serde(rename = "override")]
+        pub override_: Option<BTreeMap<String, String>>,
+    }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Placeholder {
-    /// `unspecified` (the default), `inherit` or `off`.
-    pub encryption: Option<String>,
-}
+    #[derive(Default)]
+    pub struct Placeholder {
+        /// `unspecified` (the default), `inherit` or `off`.
+        pub encryption: Option<String>,
+    }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Replication {
-    pub protection: Option<Protection>,
-    pub concurrency: Option<Concurrency>,
-}
+    #[derive(Default)]
+    pub struct Replication {
+        pub protection: Option<Protection>,
+        pub concurrency: Option<Concurrency>,
+    }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Protection {
-    /// `guarantee_resumability`, `guarantee_incremental` or `guarantee_nothing`.
-    pub initial: Option<String>,
-    pub incremental: Option<String>,
-}
+    #[derive(Default)]
+    pub struct Protection {
+        /// `guarantee_resumability`, `guarantee_incremental` or `guarantee_nothing`.
+        pub initial: Option<String>,
+        pub incremental: Option<String>,
+    }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Concurrency {
-    pub steps: Option<i64>,
-    pub size_estimates: Option<i64>,
-}
+    #[derive(Default)]
+    pub struct Concurrency {
+        pub steps: Option<i64>,
+        pub size_estimates: Option<i64>,
+    }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ConflictResolution {
-    /// `most_recent` (the default), `all` or `fail`.
-    pub initial_replication: Option<String>,
-}
+    #[derive(Default)]
+    pub struct ConflictResolution {
+        /// `most_recent` (the default), `all` or `fail`.
+        pub initial_replication: Option<String>,
+    }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Global {
-    pub logging: Option<Vec<LoggingOutlet>>,
-    pub monitoring: Option<Vec<Monitoring>>,
-    pub control: Option<Control>,
-    pub serve: Option<GlobalServe>,
+    #[derive(Default)]
+    pub struct Global {
+        pub logging: Option<Vec<LoggingOutlet>>,
+        pub monitoring: Option<Vec<Monitoring>>,
+        pub control: Option<Control>,
+        pub serve: Option<GlobalServe>,
+    }
 }
 
 tagged! {
@@ -446,41 +408,35 @@ tagged! {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StdoutOutlet {
-    pub level: String,
-    pub format: String,
-    pub time: Option<bool>,
-    pub color: Option<bool>,
-}
+strict! {
+    pub struct StdoutOutlet {
+        pub level: String,
+        pub format: String,
+        pub time: Option<bool>,
+        pub color: Option<bool>,
+    }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SyslogOutlet {
-    pub level: String,
-    pub format: String,
-    pub facility: Option<Facility>,
-    pub retry_interval: Option<GoDuration>,
-}
+    pub struct SyslogOutlet {
+        pub level: String,
+        pub format: String,
+        pub facility: Option<Facility>,
+        pub retry_interval: Option<GoDuration>,
+    }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TcpOutlet {
-    pub level: String,
-    pub format: String,
-    pub address: String,
-    pub net: Option<String>,
-    pub retry_interval: Option<GoDuration>,
-    pub tls: Option<TcpOutletTls>,
-}
+    pub struct TcpOutlet {
+        pub level: String,
+        pub format: String,
+        pub address: String,
+        pub net: Option<String>,
+        pub retry_interval: Option<GoDuration>,
+        pub tls: Option<TcpOutletTls>,
+    }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TcpOutletTls {
-    pub ca: String,
-    pub cert: String,
-    pub key: String,
+    pub struct TcpOutletTls {
+        pub ca: String,
+        pub cert: String,
+        pub key: String,
+    }
 }
 
 tagged! {
@@ -489,27 +445,24 @@ tagged! {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PrometheusMonitoring {
-    pub listen: String,
-    pub listen_freebind: Option<bool>,
-}
+strict! {
+    pub struct PrometheusMonitoring {
+        pub listen: String,
+        pub listen_freebind: Option<bool>,
+    }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Control {
-    pub sockpath: Option<String>,
-}
+    #[derive(Default)]
+    pub struct Control {
+        pub sockpath: Option<String>,
+    }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct GlobalServe {
-    pub stdinserver: Option<GlobalStdinserver>,
-}
+    #[derive(Default)]
+    pub struct GlobalServe {
+        pub stdinserver: Option<GlobalStdinserver>,
+    }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct GlobalStdinserver {
-    pub sockdir: Option<String>,
+    #[derive(Default)]
+    pub struct GlobalStdinserver {
+        pub sockdir: Option<String>,
+    }
 }

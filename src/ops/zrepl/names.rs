@@ -10,7 +10,7 @@
 //! ([`dataset_path`], [`filter_pattern`]); what only the strict rules
 //! refuse is a warning of the config check, not an error.
 
-use super::model::Filesystems;
+use std::collections::BTreeMap;
 
 /// OpenZFS `ZFS_MAX_DATASET_NAME_LEN - 1`.
 const MAX_NAME_LEN: usize = 255;
@@ -134,7 +134,7 @@ pub fn parse_pattern(p: &str) -> Result<Pattern, String> {
 /// Does the filter pass `dataset`? zrepl's rule: an exact pattern beats a
 /// subtree pattern, a longer subtree pattern beats a shorter one, and no
 /// match means "no".
-pub fn filter_passes(filter: &Filesystems, dataset: &str) -> bool {
+pub fn filter_passes(filter: &BTreeMap<String, bool>, dataset: &str) -> bool {
     let mut best: Option<(usize, bool)> = None;
     for (key, &pass) in filter {
         let Ok(p) = parse_pattern(key) else { continue };
@@ -235,7 +235,7 @@ mod tests {
 
     #[test]
     fn filter_rules() {
-        let f: Filesystems = [
+        let f: BTreeMap<String, bool> = [
             ("tank<".to_string(), true),
             ("tank/foo<".to_string(), false),
             ("tank/foo/bar".to_string(), true),

@@ -44,12 +44,17 @@ pub(crate) fn read(text: &str, file: Option<&str>) -> Result<Parsed, Vec<Finding
         }
     }
     let errors = (problems.into_iter())
-        .map(|e| Finding {
-            job: yaml::job_name(&tree, &e.path),
-            path: e.path,
-            message: e.message,
-            line: e.line,
-            file: file.clone(),
+        .map(|e| {
+            let path = e.path.unwrap_or_default();
+            let job = yaml::job_name(&tree, &path);
+            let (message, line, file) = (e.message, e.line, file.clone());
+            Finding {
+                path,
+                job,
+                message,
+                line,
+                file,
+            }
         })
         .collect();
     Ok(Parsed {

@@ -321,11 +321,7 @@ impl Report {
                     k.regex.as_deref().unwrap_or_default()
                 }
                 KeepRule::Grid(g) => {
-                    let path = at(&here, "grid");
-                    let grid = self.value(&path, syntax::grid(&g.grid));
-                    if let Some(Err(e)) = grid.map(|grid| syntax::grid_increases(&grid)) {
-                        self.error(&path, format!("grid {:?}: {e}", g.grid));
-                    }
+                    self.value(&at(&here, "grid"), syntax::check_grid(&g.grid));
                     &g.regex
                 }
                 KeepRule::Regex(k) => &k.regex,

@@ -225,40 +225,30 @@ pub fn check_client_entry(addr: &str, identity: &str) -> Result<(), String> {
 
 /// One interval of a grid: its length, and how many snapshots it keeps
 /// (`None` for `keep=all`).
-pub type GridInterval = (Duration, Option<i64>);
+type GridInterval = (Duration, Option<i64>);
 
-/// Parse a grid spec like `1x1h(keep=all) | 24x1h | 14x1d` as zrepl's
-/// parser does (`retentiongrid.go`).
-pub fn grid(spec: &str) -> Result<Vec<GridInterval>, String> {
+/// Check a grid spec like `1x1h(keep=all) | 24x1h | 14x1d` as zrepl reads
+/// it (`retentiongrid.go`) and builds it (`keep_grid.go`): interval lengths
+/// must not decrease, unless every interval before is `keep=all`.
+pub fn check_grid(spec: &str) -> Result<(), String> {
     let parts: Vec<&str> = spec.split('|').collect();
-    let mut out = Vec::new();
+    let mut intervals: Vec<GridInterval> = Vec::new();
     for (i, part) in parts.iter().enumerate() {
-        out.push(grid_interval(part).map_err(|e| {
+        let (length, keep) = grid_interval(part).map_err(|e| {
             let n = parts.len();
             format!("interval {} of {n} ({:?}): {e}", i + 1, part.trim())
-        })?);
-    }
-    Ok(out)
-}
-
-/// zrepl's check when it builds a grid (`keep_grid.go`): lengths must not
-/// decrease, unless every interval before is `keep=all`.
-pub fn grid_increases(intervals: &[GridInterval]) -> Result<(), String> {
-    let mut last = Duration::ZERO;
-    for (i, (length, _)) in intervals.iter().enumerate() {
-        if *length < last && intervals[..i].iter().any(|(_, keep)| keep.is_some()) {
+        })?;
+        let shorter = intervals.last().is_some_and(|(last, _)| length < *last);
+        if shorter && intervals.iter().any(|(_, keep)| keep.is_some()) {
             return Err(format!(
-                "an interval of {length:?} follows a longer one; lengths must not decrease"
+                "interval {} ({:?}) is shorter than the one before; lengths must not decrease",
+                i + 1,
+                part.trim()
             ));
         }
-        last = *length;
+        intervals.push((length, keep));
     }
     Ok(())
-}
-
-/// [`grid`] and [`grid_increases`]: what zrepl checks before it prunes.
-pub fn check_grid(spec: &str) -> Result<(), String> {
-    grid_increases(&grid(spec)?)
 }
 
 /// `NxDURATION(keep=K)` → (DURATION, Some(K), or None for keep=all); N

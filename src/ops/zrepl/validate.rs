@@ -69,30 +69,7 @@ fn finish(files: Vec<Parsed>) -> Result<Validated, Vec<ConfigError>> {
     let origins: Vec<(usize, usize)> = (files.iter().enumerate())
         .flat_map(|(f, p)| p.indices.iter().map(move |&i| (f, i)))
         .collect();
-    let place = |mut f: Finding| {
-        let job = f
-            .path
-            .strip_prefix("jobs[")
-            .and_then(|rest| rest.split_once(']'));
-        let origin = job.and_then(|(n, rest)| Some((origins.get(n.parse::<usize>().ok()?)?, rest)));
-        let file = match origin {
-            Some((&(file, i), rest)) => {
-                f.path = format!("jobs[{i}]{rest}");
-                &files[file]
-            }
-            None => files.first()?,
-        };
-        let covered = |e: &Finding| {
-            let rest = f.path.strip_prefix(e.path.as_str());
-            rest.is_some_and(|r| r.is_empty() || r.starts_with(['.', '[']))
-        };
-        if file.errors.iter().any(covered) {
-            return None;
-        }
-        f.file = file.file.clone();
-        f.line = f.line.or_else(|| yaml::line_at(&file.tree, &f.path));
-        Some(f)
-    };
+    let place = |f| place(&files, &origins, f);
     let report = rules::check(&config);
     let names = job_names(&config.jobs, &origins, &files);
     let mut errors: Vec<Finding> = files.iter().flat_map(|p| p.errors.clone()).collect();
@@ -103,6 +80,29 @@ fn finish(files: Vec<Parsed>) -> Result<Validated, Vec<ConfigError>> {
     }
     errors.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
     Err(errors)
+}
+
+/// Point a finding about the merged config at the file and index the job
+/// was written at; `None` when the reader already refused what it is about.
+fn place(files: &[Parsed], origins: &[(usize, usize)], mut f: Finding) -> Option<Finding> {
+    let mut file = files.first()?;
+    let job = f.path.strip_prefix("jobs[").and_then(|r| r.split_once(']'));
+    if let Some((n, rest)) = job
+        && let Some(&(in_file, i)) = n.parse::<usize>().ok().and_then(|n| origins.get(n))
+    {
+        f.path = format!("jobs[{i}]{rest}");
+        file = files.get(in_file)?;
+    }
+    let covers = |e: &Finding| {
+        let rest = f.path.strip_prefix(e.path.as_str());
+        rest.is_some_and(|r| r.is_empty() || r.starts_with(['.', '[']))
+    };
+    if file.errors.iter().any(covers) {
+        return None;
+    }
+    f.file = file.file.clone();
+    f.line = f.line.or_else(|| yaml::line_at(&file.tree, &f.path));
+    Some(f)
 }
 
 /// zrepl checks job names once the included jobs are merged: unique, and
@@ -286,7 +286,7 @@ mod tests {
         let errs = rejected(&sample("broken_many.yml"));
         for needle in [
             "invalid filter pattern",
-            "grid \"24x1h | 1x10m\"",
+            "grid: interval 2 (\"1x10m\") is shorter",
             "regex \"^zrepl_(\" does not compile",
             "identity \"a/b\"",
             "cannot use not_replicated",

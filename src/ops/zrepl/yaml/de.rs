@@ -22,10 +22,7 @@ use std::cell::RefCell;
 use std::fmt;
 
 use serde::de::value::StringDeserializer;
-use serde::de::{
-    self, DeserializeOwned, DeserializeSeed, Deserializer, EnumAccess, IntoDeserializer, MapAccess,
-    SeqAccess, VariantAccess, Visitor,
-};
+use serde::de::{self, DeserializeOwned, DeserializeSeed, Deserializer, IntoDeserializer, Visitor};
 
 use super::node::{Kind, Node};
 use crate::ops::zrepl::syntax::yaml11_bool;
@@ -33,10 +30,10 @@ use crate::ops::zrepl::syntax::yaml11_bool;
 /// A problem found while reading, at a path such as `jobs[0].connect`.
 #[derive(Debug)]
 pub(crate) struct Error {
-    pub path: String,
+    /// `None` until the reader knows where it happened.
+    pub path: Option<String>,
     pub line: Option<usize>,
     pub message: String,
-    located: bool,
     /// The message names its key, so it needs no `key: ` in front.
     keyed: bool,
     /// For an unknown key: the keys its struct takes.
@@ -44,21 +41,14 @@ pub(crate) struct Error {
 }
 
 impl Error {
-    fn new(message: String) -> Error {
+    fn new(message: String, keyed: bool) -> Error {
+        let (path, line, expected) = (None, None, None);
         Error {
-            path: String::new(),
-            line: None,
+            path,
+            line,
             message,
-            located: false,
-            keyed: false,
-            expected: None,
-        }
-    }
-
-    fn keyed(message: String) -> Error {
-        Error {
-            keyed: true,
-            ..Error::new(message)
+            keyed,
+            expected,
         }
     }
 }
@@ -73,22 +63,19 @@ impl std::error::Error for Error {}
 
 impl de::Error for Error {
     fn custom<T: fmt::Display>(msg: T) -> Error {
-        Error::new(msg.to_string())
+        Error::new(msg.to_string(), false)
     }
 
     fn unknown_field(field: &str, expected: &'static [&'static str]) -> Error {
+        let expected = Some(expected);
         Error {
-            expected: Some(expected),
-            ..Error::keyed(format!("unknown field {field:?}"))
+            expected,
+            ..Error::new(format!("unknown field {field:?}"), true)
         }
     }
 
-    fn missing_field(field: &'static str) -> Error {
-        Error::keyed(format!("missing required field {field}"))
-    }
-
     fn duplicate_field(field: &'static str) -> Error {
-        Error::keyed(format!("key {field:?} is given twice"))
+        Error::new(format!("key {field:?} is given twice"), true)
     }
 }
 
@@ -96,27 +83,19 @@ impl de::Error for Error {
 /// reader read past, or, when it had to stop, every problem found.
 pub(crate) fn read<T: DeserializeOwned>(root: &Node, path: &str) -> (Option<T>, Vec<Error>) {
     let log = RefCell::new(Vec::new());
-    let read = {
-        let de = De {
-            node: Some(root),
-            path: path.to_string(),
-            line: root.line,
-            key: None,
-            required: false,
-            quiet: false,
-            skip_type: false,
-            log: &log,
-        };
-        T::deserialize(de.clone()).map_err(|e| de.locate(e))
+    let de = De {
+        node: Some(root),
+        path: path.to_string(),
+        line: root.line,
+        key: None,
+        required: false,
+        quiet: false,
+        skip_type: false,
+        log: &log,
     };
-    let mut errors = log.into_inner();
-    match read {
-        Ok(value) => (Some(value), errors),
-        Err(e) => {
-            errors.push(e);
-            (None, errors)
-        }
-    }
+    let read = T::deserialize(de.clone()).map_err(|e| de.locate(e));
+    let mut errors = log.take();
+    (read.map_err(|e| errors.push(e)).ok(), errors)
 }
 
 /// Reads one value of the tree.
@@ -137,32 +116,41 @@ struct De<'a> {
     log: &'a RefCell<Vec<Error>>,
 }
 
+/// What a read found, before the visitor is called.
+enum Got<T> {
+    Is(T, bool),
+    /// Missing, or null: the zero value, which a required field refuses.
+    Zero,
+    /// Of the wrong kind: reported, and read as the zero value.
+    Wrong(String),
+}
+
 impl<'a> De<'a> {
     fn kind(&self) -> Option<&'a Kind> {
         self.node.map(|n| &n.kind)
     }
 
     fn child(&self, node: Option<&'a Node>, path: String, line: Option<usize>) -> De<'a> {
+        let line = node.and_then(|n| n.line).or(line).or(self.line);
+        let (key, required, skip_type) = (None, false, false);
         De {
-            line: node.and_then(|n| n.line).or(line).or(self.line),
             node,
             path,
-            key: None,
-            required: false,
-            skip_type: false,
+            line,
+            key,
+            required,
+            skip_type,
             ..self.clone()
         }
     }
 
     /// Give `e` this value's path and line, unless it has them.
     fn locate(&self, mut e: Error) -> Error {
-        if !e.located {
+        if e.path.is_none() {
             if let (false, Some(key)) = (e.keyed, &self.key) {
                 e.message = format!("{key}: {}", e.message);
             }
-            e.path = self.path.clone();
-            e.line = self.line;
-            e.located = true;
+            (e.path, e.line) = (Some(self.path.clone()), self.line);
         }
         e
     }
@@ -176,50 +164,55 @@ impl<'a> De<'a> {
     /// The refusal of a required field that is missing or zero.
     fn refusal(&self, numeric: bool) -> Error {
         let key = self.key.as_deref().unwrap_or("value");
-        self.locate(Error::keyed(match (self.node, numeric) {
-            (None, _) => format!("missing required field {key}"),
-            (Some(_), true) => format!("{key} must not be 0"),
-            (Some(_), false) => format!("{key} must not be empty"),
-        }))
+        self.locate(Error::new(
+            match (self.node, numeric) {
+                (None, _) => format!("missing required field {key}"),
+                (Some(_), true) => format!("{key} must not be 0"),
+                (Some(_), false) => format!("{key} must not be empty"),
+            },
+            true,
+        ))
     }
 
-    /// Null, or a field the document leaves out: go-yaml keeps the zero
-    /// value, which zrepl refuses for a required field.
-    fn zero<T>(&self, read: Result<T, Error>) -> Result<T, Error> {
-        if !self.required {
-            return read.map_err(|e| self.locate(e));
-        }
-        let refusal = self.refusal(false);
-        match read {
-            Ok(value) => {
-                self.note(refusal);
+    /// Null or missing is the zero value; `None` for anything else.
+    fn blank<T>(&self) -> Option<Got<T>> {
+        matches!(self.kind(), None | Some(Kind::Null)).then_some(Got::Zero)
+    }
+
+    fn wrong<T>(&self, want: &str) -> Got<T> {
+        Got::Wrong(format!("expected {want}, found {}", describe(self.node)))
+    }
+
+    /// Visit what was found, or the zero value and record why; when the
+    /// visitor refuses the zero value too, the reason is the error.
+    fn take<T: Default, R>(
+        &self,
+        got: Got<T>,
+        numeric: bool,
+        visit: impl FnOnce(T) -> Result<R, Error>,
+    ) -> Result<R, Error> {
+        let (value, problem, given) = match got {
+            Got::Is(value, zero) => (
+                value,
+                (zero && self.required).then(|| self.refusal(numeric)),
+                true,
+            ),
+            Got::Zero => (
+                T::default(),
+                self.required.then(|| self.refusal(false)),
+                false,
+            ),
+            Got::Wrong(e) => (T::default(), Some(self.locate(Error::new(e, false))), false),
+        };
+        match (visit(value).map_err(|e| self.locate(e)), problem) {
+            (Ok(value), problem) => {
+                if let Some(p) = problem {
+                    self.note(p);
+                }
                 Ok(value)
             }
-            Err(_) => Err(refusal),
-        }
-    }
-
-    /// A value that was read; a required field's zero value is refused.
-    fn given<T>(&self, read: Result<T, Error>, zero: bool, numeric: bool) -> Result<T, Error> {
-        let value = read.map_err(|e| self.locate(e))?;
-        if zero && self.required {
-            self.note(self.refusal(numeric));
-        }
-        Ok(value)
-    }
-
-    /// A value of the wrong kind: reported, and read on as the zero value.
-    fn wrong<T>(&self, want: &str, zero: Result<T, Error>) -> Result<T, Error> {
-        let e = self.locate(Error::new(format!(
-            "expected {want}, found {}",
-            describe(self.node)
-        )));
-        match zero {
-            Ok(value) => {
-                self.note(e);
-                Ok(value)
-            }
-            Err(_) => Err(e),
+            (Err(_), Some(p)) if !given => Err(p),
+            (Err(e), _) => Err(e),
         }
     }
 
@@ -242,18 +235,13 @@ impl<'a> De<'a> {
 
     /// A struct's entries: the keys given, then the fields left out.
     fn fields(&self, given: &'a [(Node, Node)], fields: &[&str]) -> Vec<Entry<'a>> {
-        let mut out: Vec<Entry<'a>> = given
-            .iter()
-            .map(|(k, v)| Entry {
-                key: k.text().unwrap_or_default(),
-                line: k.line,
-                value: Some(v),
-            })
-            .filter(|e| !(self.skip_type && e.key == "type"))
+        let mut out: Vec<Entry<'a>> = (given.iter())
+            .map(|(k, v)| Entry(k.text().unwrap_or_default(), k.line, Some(v)))
+            .filter(|e| !(self.skip_type && e.0 == "type"))
             .collect();
         for field in fields {
-            if !out.iter().any(|e| e.key == *field) {
-                out.push(Entry::absent(field));
+            if !out.iter().any(|e| e.0 == *field) {
+                out.push(Entry(field.to_string(), None, None));
             }
         }
         out
@@ -271,23 +259,19 @@ impl<'a> De<'a> {
                         match &item.kind {
                             Kind::Map(more) => self.map_entries(more, out),
                             _ => self.note(
-                                self.locate(Error::new("a << merge takes mappings only".into())),
+                                self.locate(Error::new("<< merges mappings only".into(), false)),
                             ),
                         }
                     }
                 }
-                _ if out.iter().any(|e| e.key == key) => {
-                    let e = Error::keyed(format!("key {key:?} is given twice"));
+                _ if out.iter().any(|e| e.0 == key) => {
+                    let e = Error::new(format!("key {key:?} is given twice"), true);
                     self.note(
-                        self.child(Some(v), map_path(&self.path, &key), k.line)
+                        self.child(Some(v), format!("{}[{key:?}]", self.path), k.line)
                             .locate(e),
                     );
                 }
-                _ => out.push(Entry {
-                    key,
-                    line: k.line,
-                    value: Some(v),
-                }),
+                _ => out.push(Entry(key, k.line, Some(v))),
             }
         }
     }
@@ -307,18 +291,6 @@ fn describe(node: Option<&Node>) -> String {
     }
 }
 
-fn field_path(path: &str, key: &str) -> String {
-    if path.is_empty() {
-        key.to_string()
-    } else {
-        format!("{path}.{key}")
-    }
-}
-
-fn map_path(path: &str, key: &str) -> String {
-    format!("{path}[{key:?}]")
-}
-
 /// `SinkJob` → `sink job`, for messages.
 fn human(name: &str) -> String {
     let mut out = String::new();
@@ -335,16 +307,16 @@ macro_rules! integers {
     ($($method:ident($visit:ident, $t:ty)),* $(,)?) => {$(
         fn $method<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Error> {
             let n = match self.kind() {
-                None | Some(Kind::Null) => return self.zero(v.$visit(0)),
                 Some(Kind::Int(i)) => Some(*i),
                 // go-yaml truncates a float put into an integer.
                 Some(Kind::Float(f)) if f.is_finite() => Some(f.trunc() as i128),
                 _ => None,
             };
-            match n.and_then(|n| <$t>::try_from(n).ok()) {
-                Some(n) => self.given(v.$visit(n), n == 0, true),
-                None => self.wrong(concat!("a whole number (", stringify!($t), ")"), v.$visit(0)),
-            }
+            let got = match n.map(<$t>::try_from) {
+                Some(Ok(n)) => Got::Is(n, n == 0),
+                _ => self.blank().unwrap_or_else(|| self.wrong(concat!("a whole number (", stringify!($t), ")"))),
+            };
+            self.take(got, true, |n| v.$visit(n))
         }
     )*};
 }
@@ -354,7 +326,7 @@ impl<'de> Deserializer<'de> for De<'_> {
 
     fn deserialize_any<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Error> {
         let read = match self.kind() {
-            None | Some(Kind::Null) => return self.zero(v.visit_unit()),
+            None | Some(Kind::Null) => return self.take(Got::Zero, false, |()| v.visit_unit()),
             Some(Kind::Bool(b)) => v.visit_bool(*b),
             Some(Kind::Int(i)) => match (u64::try_from(*i), i64::try_from(*i)) {
                 (Ok(u), _) => v.visit_u64(u),
@@ -374,15 +346,15 @@ impl<'de> Deserializer<'de> for De<'_> {
     }
 
     fn deserialize_bool<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Error> {
-        match self.kind() {
-            None | Some(Kind::Null) => self.zero(v.visit_bool(false)),
-            Some(Kind::Bool(b)) => self.given(v.visit_bool(*b), false, false),
+        let got = match self.kind() {
+            Some(Kind::Bool(b)) => Got::Is(*b, false),
             // YAML 1.1, which go-yaml v2 follows: plain yes/no/on/off/y/n.
             Some(Kind::Str { text, plain: true }) if yaml11_bool(text).is_some() => {
-                self.given(v.visit_bool(yaml11_bool(text) == Some(true)), false, false)
+                Got::Is(yaml11_bool(text) == Some(true), false)
             }
-            _ => self.wrong("true or false", v.visit_bool(false)),
-        }
+            _ => self.blank().unwrap_or_else(|| self.wrong("true or false")),
+        };
+        self.take(got, false, |b| v.visit_bool(b))
     }
 
     integers! {
@@ -393,21 +365,18 @@ impl<'de> Deserializer<'de> for De<'_> {
     }
 
     fn deserialize_str<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Error> {
-        match self.kind() {
-            None | Some(Kind::Null) => self.zero(v.visit_str("")),
-            Some(Kind::Seq(_) | Kind::Map(_)) => self.wrong("text", v.visit_str("")),
-            _ => {
-                let text = self.node.and_then(Node::text).unwrap_or_default();
-                self.given(v.visit_str(&text), text.is_empty(), false)
+        let got = match self.node.filter(|n| n.kind != Kind::Null).map(Node::text) {
+            Some(Some(text)) => {
+                let empty = text.is_empty();
+                Got::Is(text, empty)
             }
-        }
+            Some(None) => self.wrong("text"),
+            None => Got::Zero,
+        };
+        self.take(got, false, |text: String| v.visit_str(&text))
     }
 
     fn deserialize_string<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Error> {
-        self.deserialize_str(v)
-    }
-
-    fn deserialize_char<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Error> {
         self.deserialize_str(v)
     }
 
@@ -425,13 +394,6 @@ impl<'de> Deserializer<'de> for De<'_> {
         }
     }
 
-    fn deserialize_unit<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Error> {
-        match self.kind() {
-            None | Some(Kind::Null) => v.visit_unit(),
-            _ => self.wrong("nothing", v.visit_unit()),
-        }
-    }
-
     fn deserialize_newtype_struct<V: Visitor<'de>>(
         self,
         _: &'static str,
@@ -441,26 +403,25 @@ impl<'de> Deserializer<'de> for De<'_> {
     }
 
     fn deserialize_seq<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Error> {
-        match self.kind() {
-            None | Some(Kind::Null) => self.zero(v.visit_seq(self.items(&[]))),
-            Some(Kind::Seq(items)) => {
-                self.given(v.visit_seq(self.items(items)), items.is_empty(), false)
-            }
-            _ => self.wrong("a list", v.visit_seq(self.items(&[]))),
-        }
+        let got = match self.kind() {
+            Some(Kind::Seq(items)) => Got::Is(&items[..], items.is_empty()),
+            _ => self.blank().unwrap_or_else(|| self.wrong("a list")),
+        };
+        self.take(got, false, |items| v.visit_seq(self.items(items)))
     }
 
     fn deserialize_map<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Error> {
-        match self.kind() {
-            None | Some(Kind::Null) => self.zero(v.visit_map(self.entries(Vec::new(), None))),
+        let got = match self.kind() {
             Some(Kind::Map(given)) => {
                 let mut entries = Vec::new();
                 self.map_entries(given, &mut entries);
-                let read = v.visit_map(self.entries(entries, None));
-                self.given(read, given.is_empty(), false)
+                Got::Is(entries, given.is_empty())
             }
-            _ => self.wrong("a mapping", v.visit_map(self.entries(Vec::new(), None))),
-        }
+            _ => self.blank().unwrap_or_else(|| self.wrong("a mapping")),
+        };
+        self.take(got, false, |entries| {
+            v.visit_map(self.entries(entries, None))
+        })
     }
 
     fn deserialize_struct<V: Visitor<'de>>(
@@ -469,24 +430,28 @@ impl<'de> Deserializer<'de> for De<'_> {
         fields: &'static [&'static str],
         v: V,
     ) -> Result<V::Value, Error> {
-        let zero = || {
-            let quiet = De {
-                quiet: true,
-                ..self.clone()
-            };
-            quiet.entries(
-                fields.iter().map(|f| Entry::absent(f)).collect(),
-                Some(name),
-            )
-        };
-        match self.kind() {
-            None | Some(Kind::Null) => self.zero(v.visit_map(zero())),
-            Some(Kind::Map(given)) => {
-                let entries = self.entries(self.fields(given, fields), Some(name));
-                v.visit_map(entries).map_err(|e| self.locate(e))
+        let (reader, got) = match self.kind() {
+            Some(Kind::Map(given)) => (self.clone(), Got::Is(self.fields(given, fields), false)),
+            // The zero struct: every field left out, and not reported.
+            _ => {
+                let got = self.blank().unwrap_or_else(|| self.wrong("a mapping"));
+                (
+                    De {
+                        quiet: true,
+                        ..self.clone()
+                    },
+                    got,
+                )
             }
-            _ => self.wrong("a mapping", v.visit_map(zero())),
-        }
+        };
+        self.take(got, false, |given: Vec<Entry>| {
+            let entries = if given.is_empty() {
+                reader.fields(&[], fields)
+            } else {
+                given
+            };
+            v.visit_map(reader.entries(entries, Some(name)))
+        })
     }
 
     fn deserialize_enum<V: Visitor<'de>>(
@@ -500,28 +465,28 @@ impl<'de> Deserializer<'de> for De<'_> {
             Some(Kind::Map(given)) => given,
             None | Some(Kind::Null) if self.required => return Err(self.refusal(false)),
             _ => {
-                let found = describe(self.node);
-                let e = format!("expected a {what} (a mapping with a type), found {found}");
-                return Err(self.locate(Error::new(e)));
+                let e = format!(
+                    "expected a {what} (a mapping with a type), found {}",
+                    describe(self.node)
+                );
+                return Err(self.locate(Error::new(e, false)));
             }
         };
         let tag = given
             .iter()
             .find(|(k, _)| k.text().as_deref() == Some("type"));
-        let at = |line| self.child(None, field_path(&self.path, "type"), line);
-        let (line, tag) = match tag {
-            Some((k, t)) => (t.line.or(k.line), t.text().unwrap_or_default()),
-            None => (None, String::new()),
-        };
+        let line = tag.and_then(|(k, t)| t.line.or(k.line));
+        let tag = tag.and_then(|(_, t)| t.text()).unwrap_or_default();
+        let at = self.child(None, format!("{}.type", self.path), line);
         if tag.is_empty() {
-            return Err(at(line).locate(Error::keyed("missing required field type".into())));
+            return Err(at.locate(Error::new("missing required field type".into(), true)));
         }
         if !variants.contains(&tag.as_str()) {
             let e = format!(
                 "unknown {what} type {tag:?} (expected one of: {})",
                 variants.join(", ")
             );
-            return Err(at(line).locate(Error::keyed(e)));
+            return Err(at.locate(Error::new(e, true)));
         }
         let de = De {
             skip_type: true,
@@ -537,26 +502,13 @@ impl<'de> Deserializer<'de> for De<'_> {
     }
 
     serde::forward_to_deserialize_any! {
-        i128 u128 f32 f64 bytes byte_buf unit_struct tuple tuple_struct
+        i128 u128 f32 f64 char bytes byte_buf unit unit_struct tuple tuple_struct
     }
 }
 
-/// One entry of a mapping, or a struct field the document leaves out.
-struct Entry<'a> {
-    key: String,
-    line: Option<usize>,
-    value: Option<&'a Node>,
-}
-
-impl Entry<'_> {
-    fn absent(field: &str) -> Self {
-        Entry {
-            key: field.to_string(),
-            line: None,
-            value: None,
-        }
-    }
-}
+/// One entry of a mapping: key, its line, value (`None`: a struct field
+/// the document leaves out).
+struct Entry<'a>(String, Option<usize>, Option<&'a Node>);
 
 struct Entries<'a> {
     de: De<'a>,
@@ -568,54 +520,45 @@ struct Entries<'a> {
 
 impl Entries<'_> {
     fn path(&self, key: &str) -> String {
-        match self.what {
-            Some(_) => field_path(&self.de.path, key),
-            None => map_path(&self.de.path, key),
+        match (self.what, self.de.path.as_str()) {
+            (Some(_), "") => key.to_string(),
+            (Some(_), path) => format!("{path}.{key}"),
+            (None, path) => format!("{path}[{key:?}]"),
         }
     }
 }
 
-impl<'de> MapAccess<'de> for Entries<'_> {
+impl<'de> de::MapAccess<'de> for Entries<'_> {
     type Error = Error;
 
     fn next_key_seed<K: DeserializeSeed<'de>>(
         &mut self,
         seed: K,
     ) -> Result<Option<K::Value>, Error> {
-        let Some(entry) = self.entries.get(self.next) else {
+        let Some(Entry(key, line, value)) = self.entries.get(self.next) else {
             return Ok(None);
         };
-        let key: StringDeserializer<Error> = entry.key.clone().into_deserializer();
-        seed.deserialize(key).map(Some).map_err(|mut e| {
+        let text: StringDeserializer<Error> = key.clone().into_deserializer();
+        seed.deserialize(text).map(Some).map_err(|mut e| {
             if let (Some(expected), Some(what)) = (e.expected.take(), self.what) {
+                let (what, list) = (human(what), expected.join(", "));
                 e.message = match expected {
-                    [] => format!("{} in {}, which takes no keys", e.message, human(what)),
-                    _ => format!(
-                        "{} in {} (expected one of: {})",
-                        e.message,
-                        human(what),
-                        expected.join(", ")
-                    ),
+                    [] => format!("{} in {what}, which takes no keys", e.message),
+                    _ => format!("{} in {what} (expected one of: {list})", e.message),
                 };
             }
-            let at = self
-                .de
-                .child(entry.value, self.path(&entry.key), entry.line);
-            at.locate(e)
+            self.de.child(*value, self.path(key), *line).locate(e)
         })
     }
 
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, Error> {
-        let Some(entry) = self.entries.get(self.next) else {
-            return Err(self.de.locate(Error::new("a value without a key".into())));
+        let Some(Entry(key, line, value)) = self.entries.get(self.next) else {
+            return Err(self.de.locate(de::Error::custom("a value without a key")));
         };
         self.next += 1;
-        let mut child = self
-            .de
-            .child(entry.value, self.path(&entry.key), entry.line);
+        let mut child = self.de.child(*value, self.path(key), *line);
         if self.what.is_some() {
-            child.key = Some(entry.key.clone());
-            child.required = true;
+            (child.key, child.required) = (Some(key.clone()), true);
         }
         seed.deserialize(child.clone()).map_err(|e| child.locate(e))
     }
@@ -627,7 +570,7 @@ struct Items<'a> {
     next: usize,
 }
 
-impl<'de> SeqAccess<'de> for Items<'_> {
+impl<'de> de::SeqAccess<'de> for Items<'_> {
     type Error = Error;
 
     fn next_element_seed<T: DeserializeSeed<'de>>(
@@ -653,7 +596,7 @@ struct Variant<'a> {
     tag: String,
 }
 
-impl<'de, 'a> EnumAccess<'de> for Variant<'a> {
+impl<'de, 'a> de::EnumAccess<'de> for Variant<'a> {
     type Error = Error;
     type Variant = De<'a>;
 
@@ -663,7 +606,7 @@ impl<'de, 'a> EnumAccess<'de> for Variant<'a> {
     }
 }
 
-impl<'de> VariantAccess<'de> for De<'_> {
+impl<'de> de::VariantAccess<'de> for De<'_> {
     type Error = Error;
 
     fn unit_variant(self) -> Result<(), Error> {
@@ -674,15 +617,11 @@ impl<'de> VariantAccess<'de> for De<'_> {
         seed.deserialize(self)
     }
 
-    fn tuple_variant<V: Visitor<'de>>(self, _: usize, _: V) -> Result<V::Value, Error> {
-        Err(self.locate(Error::new("not a zrepl value".into())))
+    fn tuple_variant<V: Visitor<'de>>(self, _: usize, v: V) -> Result<V::Value, Error> {
+        self.deserialize_any(v)
     }
 
-    fn struct_variant<V: Visitor<'de>>(
-        self,
-        _: &'static [&'static str],
-        _: V,
-    ) -> Result<V::Value, Error> {
-        Err(self.locate(Error::new("not a zrepl value".into())))
+    fn struct_variant<V: Visitor<'de>>(self, _: &[&str], v: V) -> Result<V::Value, Error> {
+        self.deserialize_any(v)
     }
 }
