@@ -31,11 +31,13 @@
 //! bookmarks after the job; the plans release the old role's ones.
 //!
 //! # Layout
-//! - [`model`]: the config as serde types, with [`values`] for the values
-//!   that have a syntax of their own; `yaml` reads them as zrepl's YAML
-//!   library does, `include` follows `include:`.
-//! - [`validate()`]: zrepl's verdict, with paths and lines; `rules` are the
-//!   checks zrepl makes when it builds the jobs; risks are warnings.
+//! - [`model`]: the config as serde types, with [`values`] for the few
+//!   values read in a way of their own.
+//! - [`validate()`] and [`validate_file()`]: zrepl's verdict, every problem
+//!   with its path and line. `yaml` reads a file as zrepl's YAML library
+//!   does (go-yaml v2 with yaml-config's strict rules), `read` one file,
+//!   `include` what `include:` names, and `rules` checks value syntaxes and
+//!   what zrepl checks when it builds the jobs; risks are warnings.
 //! - [`generate`]: the push/sink pair for a new putfs deployment.
 //! - [`mod@reverse`], [`layout`] and [`plan`]: reversed configs, where the
 //!   dataset goes, and the operator steps.

@@ -5,7 +5,7 @@
 //! `fromdefaults`) is a plain field; one it lets an author leave out is an
 //! `Option`, and `None` is written back as nothing, so a config we read and
 //! write says what its author said. zrepl decodes strictly, so every struct
-//! denies unknown fields. The reader ([`super::yaml`]) applies zrepl's
+//! denies unknown fields. The config check's reader applies zrepl's
 //! other reading rules (required fields must not be zero, YAML 1.1
 //! booleans, ...); the values it reads in a way of their own are the types
 //! of [`super::values`]; the rules check the text fields with a syntax

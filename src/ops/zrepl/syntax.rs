@@ -9,9 +9,8 @@
 //! classic config mistake (`interval: 1m30s` is refused), hence two
 //! functions here.
 //!
-//! These are plain functions over text: [`super::values`] runs the ones
-//! zrepl's parser runs, [`super::rules`] the ones it runs when it builds
-//! the jobs.
+//! These are plain functions over text; the config check runs them on the
+//! values as written, with the path of each.
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -146,7 +145,7 @@ pub fn split_host_port(s: &str) -> Result<(&str, &str), String> {
             return err("missing port in address");
         }
         if end + 1 != colon {
-            return err(if s.as_bytes()[end + 1] == b':' {
+            return err(if s.as_bytes().get(end + 1) == Some(&b':') {
                 "too many colons in address"
             } else {
                 "missing port in address"

@@ -430,19 +430,18 @@ impl<'de> Deserializer<'de> for De<'_> {
         fields: &'static [&'static str],
         v: V,
     ) -> Result<V::Value, Error> {
+        // The zero struct (for null or a value of the wrong kind) has every
+        // field left out, and those are not reported.
+        let quiet = De {
+            quiet: true,
+            ..self.clone()
+        };
         let (reader, got) = match self.kind() {
-            Some(Kind::Map(given)) => (self.clone(), Got::Is(self.fields(given, fields), false)),
-            // The zero struct: every field left out, and not reported.
-            _ => {
-                let got = self.blank().unwrap_or_else(|| self.wrong("a mapping"));
-                (
-                    De {
-                        quiet: true,
-                        ..self.clone()
-                    },
-                    got,
-                )
-            }
+            Some(Kind::Map(given)) => (&self, Got::Is(self.fields(given, fields), false)),
+            _ => (
+                &quiet,
+                self.blank().unwrap_or_else(|| self.wrong("a mapping")),
+            ),
         };
         self.take(got, false, |given: Vec<Entry>| {
             let entries = if given.is_empty() {
