@@ -222,37 +222,36 @@ pub fn check_client_entry(addr: &str, identity: &str) -> Result<(), String> {
     names::check_identity(identity)
 }
 
-/// One interval of a grid: its length, and how many snapshots it keeps
-/// (`None` for `keep=all`).
-type GridInterval = (Duration, Option<i64>);
-
-/// Check a grid spec like `1x1h(keep=all) | 24x1h | 14x1d` as zrepl reads
-/// it (`retentiongrid.go`) and builds it (`keep_grid.go`): interval lengths
-/// must not decrease, unless every interval before is `keep=all`.
+/// Check a grid spec like `1x1h(keep=all) | 24x1h | 14x1d`, as zrepl's
+/// `retentiongrid.go` and `keep_grid.go` do.
 pub fn check_grid(spec: &str) -> Result<(), String> {
     let parts: Vec<&str> = spec.split('|').collect();
-    let mut intervals: Vec<GridInterval> = Vec::new();
+    let mut last_len = Duration::ZERO;
+    let mut all_before_keep_all = true;
     for (i, part) in parts.iter().enumerate() {
         let (length, keep) = grid_interval(part).map_err(|e| {
-            let n = parts.len();
-            format!("interval {} of {n} ({:?}): {e}", i + 1, part.trim())
+            format!(
+                "interval {} of {} ({:?}): {e}",
+                i + 1,
+                parts.len(),
+                part.trim()
+            )
         })?;
-        let shorter = intervals.last().is_some_and(|(last, _)| length < *last);
-        if shorter && intervals.iter().any(|(_, keep)| keep.is_some()) {
+        if length < last_len && !all_before_keep_all {
             return Err(format!(
                 "interval {} ({:?}) is shorter than the one before; lengths must not decrease",
                 i + 1,
                 part.trim()
             ));
         }
-        intervals.push((length, keep));
+        all_before_keep_all &= keep.is_none();
+        last_len = length;
     }
     Ok(())
 }
 
-/// `NxDURATION(keep=K)` → (DURATION, Some(K), or None for keep=all); N
-/// repeats the interval, which changes nothing the checks look at.
-fn grid_interval(part: &str) -> Result<GridInterval, String> {
+/// `NxDURATION(keep=K)` → (DURATION, Some(K), or None for keep=all).
+fn grid_interval(part: &str) -> Result<(Duration, Option<i64>), String> {
     let re = grid_regex();
     let caps = re
         .captures(part)
@@ -318,7 +317,11 @@ pub fn check_datasize(s: &str) -> Result<f64, String> {
             _ => Err(format!("{s:?}: a number of bits must be whole")),
         };
     }
-    let (prefix, base) = unit.split_at(unit.len().saturating_sub(1));
+    let (prefix, bits) = match (unit.strip_suffix('b'), unit.strip_suffix('B')) {
+        (Some(prefix), _) => (prefix, 1.0),
+        (_, Some(prefix)) => (prefix, 8.0),
+        _ => return Err(err()),
+    };
     let factor = match prefix {
         "" => 1.0,
         "K" => 1e3,
@@ -331,11 +334,7 @@ pub fn check_datasize(s: &str) -> Result<f64, String> {
         "Ti" => 1024f64.powi(4),
         _ => return Err(err()),
     };
-    match base {
-        "b" => Ok(n * factor),
-        "B" => Ok(n * factor * 8.0),
-        _ => Err(err()),
-    }
+    Ok(n * factor * bits)
 }
 
 /// A syslog facility name, as zrepl's `SyslogFacility` takes it.
@@ -474,6 +473,15 @@ mod tests {
     }
 
     #[test]
+    fn go_split_host_port() {
+        assert_eq!(split_host_port("h:"), Ok(("h", "")));
+        assert_eq!(split_host_port("[fe80::1]:http"), Ok(("fe80::1", "http")));
+        for bad in ["h", "fe80::1:8888", "[::1]", "[::1]x:1", "h]:1"] {
+            assert!(split_host_port(bad).is_err(), "{bad:?} should be rejected");
+        }
+    }
+
+    #[test]
     fn client_entries() {
         assert!(check_client_entry("192.168.1.10", "primary").is_ok());
         assert!(check_client_entry("10.0.0.0/24", "net-*").is_ok());
@@ -509,6 +517,10 @@ mod tests {
             assert!(check_datasize(ok).is_ok(), "{ok}");
         }
         for bad in ["10", "10 MB/s", "lots", "100kB"] {
+            assert!(check_datasize(bad).is_err(), "{bad}");
+        }
+        assert_eq!(check_datasize("2 KiB"), Ok(16_384.0));
+        for bad in ["1.5 bit", "10 µB", "10 µ"] {
             assert!(check_datasize(bad).is_err(), "{bad}");
         }
         assert!(check_cron("*/15 * * * *").is_ok());
