@@ -271,7 +271,6 @@ fn first_lines(report: &str, n: usize) -> String {
 }
 
 #[test]
-#[ignore = "waits for the zrepl-check rewrite: today's checker disagrees with zrepl on part of the corpus"]
 fn zrepl_check_agrees_with_zrepl() {
     let cases = read_index();
     assert!(!cases.is_empty(), "no cases in INDEX.md");

@@ -28,6 +28,7 @@ pub mod units;
 pub mod writer_lock;
 pub mod zfs;
 pub mod zrepl;
+mod zrepl_check;
 mod zrepl_cmd;
 
 use clap::Subcommand;
@@ -62,8 +63,14 @@ pub enum OpsCommand {
     Rollback(rollback::RollbackArgs),
     /// Write reversed zrepl configs and the plan to continue incrementally.
     ReverseZrepl(zrepl_cmd::ReverseArgs),
-    /// Validate zrepl config files.
-    ZreplCheck(zrepl_cmd::CheckArgs),
+    /// Check zrepl config files as zrepl does, includes read.
+    ///
+    /// The strict parse, the files `include:` names, and what zrepl checks
+    /// when it builds the jobs (`zrepl configcheck`); every problem found
+    /// is listed, with its path and line. Warnings mark what zrepl accepts
+    /// but a failover would trip over.
+    #[command(after_help = zrepl_check::EXIT_STATUS)]
+    ZreplCheck(zrepl_check::CheckArgs),
 }
 
 pub fn run(cmd: OpsCommand) -> Result<(), OpsError> {
@@ -77,6 +84,6 @@ pub fn run(cmd: OpsCommand) -> Result<(), OpsError> {
         OpsCommand::TransferGap(a) => transfer::run(a),
         OpsCommand::Rollback(a) => rollback::run(a),
         OpsCommand::ReverseZrepl(a) => zrepl_cmd::reverse(a),
-        OpsCommand::ZreplCheck(a) => zrepl_cmd::check(a),
+        OpsCommand::ZreplCheck(a) => zrepl_check::run(a),
     }
 }

@@ -5,7 +5,8 @@
 //! those strings unquoted, so an identity or prefix spelled `on` would
 //! change meaning on the way into zrepl. Hence this small emitter: every
 //! string value is double-quoted, keys are quoted unless they are plain
-//! field names.
+//! field names. A `None` field is left out: written as `null` it would
+//! be the field's zero value to zrepl, not its default.
 
 use serde_yaml_ng::Value;
 
@@ -18,14 +19,19 @@ pub fn to_yaml(config: &Config) -> String {
     let value = serde_yaml_ng::to_value(config).unwrap_or(Value::Null);
     let mut out = String::new();
     match &value {
-        Value::Mapping(m) if !m.is_empty() => mapping(m, 0, &mut out),
+        Value::Mapping(m) if entries(m).next().is_some() => mapping(m, 0, &mut out),
         _ => out.push_str("{}\n"),
     }
     out
 }
 
+/// The entries that say something: `None` fields serialize as null.
+fn entries(m: &serde_yaml_ng::Mapping) -> impl Iterator<Item = (&Value, &Value)> {
+    m.iter().filter(|(_, v)| !v.is_null())
+}
+
 fn mapping(m: &serde_yaml_ng::Mapping, indent: usize, out: &mut String) {
-    for (k, v) in m {
+    for (k, v) in entries(m) {
         pad(indent, out);
         out.push_str(&key(k));
         out.push(':');
@@ -35,7 +41,7 @@ fn mapping(m: &serde_yaml_ng::Mapping, indent: usize, out: &mut String) {
 
 fn value_after_key(v: &Value, indent: usize, out: &mut String) {
     match v {
-        Value::Mapping(m) if !m.is_empty() => {
+        Value::Mapping(m) if entries(m).next().is_some() => {
             out.push('\n');
             mapping(m, indent + 2, out);
         }
@@ -56,10 +62,10 @@ fn sequence(s: &[Value], indent: usize, out: &mut String) {
         pad(indent, out);
         out.push_str("- ");
         match item {
-            Value::Mapping(m) if !m.is_empty() => {
+            Value::Mapping(m) if entries(m).next().is_some() => {
                 // First entry on the dash line, the rest aligned under it.
                 let mut first = true;
-                for (k, v) in m {
+                for (k, v) in entries(m) {
                     if !first {
                         pad(indent + 2, out);
                     }
@@ -152,7 +158,7 @@ mod tests {
         let text = to_yaml(&config);
         assert!(text.contains("name: \"on\""), "{text}");
         assert!(text.contains("\"10.0.0.1\": \"yes\""), "{text}");
-        let back: Config = serde_yaml_ng::from_str(&text).expect("reparse");
+        let back = crate::ops::zrepl::validate(&text).expect("reparse").config;
         assert_eq!(back, config);
     }
 

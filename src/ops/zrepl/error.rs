@@ -5,10 +5,11 @@ use std::fmt;
 
 /// One problem (or warning) found in a zrepl config.
 ///
-/// `path` points into the YAML (`jobs[1].pruning.keep_sender`) so the
-/// person at the terminal can find the line; `job` is repeated in the
-/// message because job names are what people remember, not indexes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// `path` points into the YAML (`jobs[1].pruning.keep_sender`) and `line`
+/// to where it stands, so the person at the terminal can find it; `job` is
+/// repeated in the message because job names are what people remember, not
+/// indexes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Finding {
     /// Location in the document, e.g. `jobs[1].pruning.keep_sender`.
     pub path: String,
@@ -16,6 +17,10 @@ pub struct Finding {
     pub job: Option<String>,
     /// Plain-language description.
     pub message: String,
+    /// 1-based line, when known.
+    pub line: Option<usize>,
+    /// The included file it is in; `None` for the file checked.
+    pub file: Option<String>,
 }
 
 /// A finding that makes zrepl refuse the config.
@@ -25,10 +30,16 @@ pub type ConfigWarning = Finding;
 
 impl fmt::Display for Finding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.file, self.line) {
+            (Some(file), Some(line)) => write!(f, "{file}, line {line}: ")?,
+            (Some(file), None) => write!(f, "{file}: ")?,
+            (None, Some(line)) => write!(f, "line {line}: ")?,
+            (None, None) => {}
+        }
         match &self.job {
             Some(job) => write!(f, "job {job:?}: {} (at {})", self.message, self.path),
             None if self.path.is_empty() => write!(f, "{}", self.message),
-            None => write!(f, "{}: {}", self.path, self.message),
+            None => write!(f, "{} (at {})", self.message, self.path),
         }
     }
 }

@@ -31,24 +31,33 @@
 //! bookmarks after the job; the plans release the old role's ones.
 //!
 //! # Layout
-//! - [`model`]: the config as serde types.
-//! - [`validate()`]: every problem at once, with paths; risks as warnings.
+//! - [`model`]: the config as serde types, with [`values`] for the few
+//!   values read in a way of their own.
+//! - [`validate()`] and [`validate_file()`]: zrepl's verdict, every problem
+//!   with its path and line. `yaml` reads a file as zrepl's YAML library
+//!   does (go-yaml v2 with yaml-config's strict rules), `read` one file,
+//!   `include` what `include:` names, and `rules` checks value syntaxes and
+//!   what zrepl checks when it builds the jobs; risks are warnings.
 //! - [`generate`]: the push/sink pair for a new putfs deployment.
 //! - [`mod@reverse`], [`layout`] and [`plan`]: reversed configs, where the
 //!   dataset goes, and the operator steps.
 //! - [`names`], [`syntax`]: ZFS names and zrepl value syntaxes.
 
-mod decode;
 mod emit;
 pub mod error;
 pub mod generate;
+mod include;
 pub mod layout;
 pub mod model;
 pub mod names;
 pub mod plan;
+mod read;
 pub mod reverse;
+mod rules;
 pub mod syntax;
 pub mod validate;
+pub mod values;
+mod yaml;
 
 pub use emit::to_yaml;
 pub use error::{ConfigError, ConfigWarning, Finding, ZreplError};
@@ -57,4 +66,4 @@ pub use layout::{Layout, sink_path};
 pub use model::Config;
 pub use plan::{Action, Node, Step};
 pub use reverse::{Reversal, ReverseInput, reverse};
-pub use validate::{Validated, validate, validate_config};
+pub use validate::{Validated, validate, validate_config, validate_file};

@@ -5,8 +5,12 @@
 //! OpenZFS `zfs_namecheck.c`: a component is ASCII letters, digits and
 //! `-_.: ` (space included, as in OpenZFS). We check them here rather than
 //! let `zfs` refuse later because by then a failover is half done.
+//!
+//! zrepl itself checks `root_fs` and filter patterns more loosely
+//! ([`dataset_path`], [`filter_pattern`]); what only the strict rules
+//! refuse is a warning of the config check, not an error.
 
-use super::model::Filesystems;
+use std::collections::BTreeMap;
 
 /// OpenZFS `ZFS_MAX_DATASET_NAME_LEN - 1`.
 const MAX_NAME_LEN: usize = 255;
@@ -30,7 +34,7 @@ pub fn check_component(s: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn valid_char(c: char) -> bool {
+pub fn valid_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || "-_.: ".contains(c)
 }
 
@@ -56,6 +60,29 @@ pub fn check_dataset(s: &str) -> Result<(), String> {
         check_component(comp).map_err(|e| format!("component {comp:?} {e}"))?;
     }
     Ok(())
+}
+
+/// zrepl's own check of `root_fs` and filter patterns (`zfs.NewDatasetPath`):
+/// none of `@#|<>*` or a tab, and no trailing `/`.
+pub fn dataset_path(s: &str) -> Result<(), String> {
+    if let Some(c) = s.chars().find(|c| "@#|\t<>*".contains(*c)) {
+        return Err(format!(
+            "contains {c:?}, which zrepl forbids in a dataset path"
+        ));
+    }
+    if s.ends_with('/') {
+        return Err("must not end with '/'".into());
+    }
+    Ok(())
+}
+
+/// A filter key as zrepl's `DatasetMapFilter.Add` reads it: a dataset path
+/// with an optional `<` at the end.
+pub fn filter_pattern(p: &str) -> Result<(), String> {
+    if p.matches('<').count() == 1 && !p.ends_with('<') {
+        return Err("'<' is only allowed once, at the end of the pattern".into());
+    }
+    dataset_path(p.strip_suffix('<').unwrap_or(p))
 }
 
 /// A client identity becomes one dataset component under the sink's
@@ -107,7 +134,7 @@ pub fn parse_pattern(p: &str) -> Result<Pattern, String> {
 /// Does the filter pass `dataset`? zrepl's rule: an exact pattern beats a
 /// subtree pattern, a longer subtree pattern beats a shorter one, and no
 /// match means "no".
-pub fn filter_passes(filter: &Filesystems, dataset: &str) -> bool {
+pub fn filter_passes(filter: &BTreeMap<String, bool>, dataset: &str) -> bool {
     let mut best: Option<(usize, bool)> = None;
     for (key, &pass) in filter {
         let Ok(p) = parse_pattern(key) else { continue };
@@ -208,7 +235,7 @@ mod tests {
 
     #[test]
     fn filter_rules() {
-        let f: Filesystems = [
+        let f: BTreeMap<String, bool> = [
             ("tank<".to_string(), true),
             ("tank/foo<".to_string(), false),
             ("tank/foo/bar".to_string(), true),

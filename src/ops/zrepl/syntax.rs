@@ -8,6 +8,9 @@
 //! `time.ParseDuration` (`10s`, `1m30s`, `500ms`). Mixing them up is the
 //! classic config mistake (`interval: 1m30s` is refused), hence two
 //! functions here.
+//!
+//! These are plain functions over text; the config check runs them on the
+//! values as written, with the path of each.
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -47,6 +50,15 @@ pub fn zrepl_duration(s: &str) -> Result<Duration, String> {
         .and_then(|v| u64::try_from(v).ok())
         .map(Duration::from_secs)
         .ok_or_else(|| format!("{s:?} is too long"))
+}
+
+/// A pull job's interval: a zrepl duration, or `manual`.
+pub fn pull_interval(s: &str) -> Result<Duration, String> {
+    match s {
+        "manual" => Ok(Duration::ZERO),
+        "" => Err("must not be empty".into()),
+        _ => zrepl_duration(s).map_err(|e| format!("{e}, or \"manual\"")),
+    }
 }
 
 /// Write a duration in zrepl's syntax, in the largest exact unit.
@@ -118,29 +130,48 @@ pub fn go_duration(s: &str) -> Result<i128, String> {
     Ok(if neg { -n } else { n })
 }
 
+/// Go's `net.SplitHostPort`, which zrepl's `hostport` tag runs: an empty
+/// or named port passes, a missing one or unbracketed IPv6 does not.
+pub fn split_host_port(s: &str) -> Result<(&str, &str), String> {
+    let err = |why: &str| Err(format!("{s:?}: {why}"));
+    let Some(colon) = s.rfind(':') else {
+        return err("missing port in address");
+    };
+    let (host, inner) = if s.starts_with('[') {
+        let Some(end) = s.find(']') else {
+            return err("missing ']' in address");
+        };
+        if end + 1 == s.len() {
+            return err("missing port in address");
+        }
+        if end + 1 != colon {
+            return err(if s.as_bytes().get(end + 1) == Some(&b':') {
+                "too many colons in address"
+            } else {
+                "missing port in address"
+            });
+        }
+        (&s[1..end], (1, end + 1))
+    } else {
+        if s[..colon].contains(':') {
+            return err("too many colons in address");
+        }
+        (&s[..colon], (0, 0))
+    };
+    if s[inner.0..].contains('[') {
+        return err("unexpected '[' in address");
+    }
+    if s[inner.1..].contains(']') {
+        return err("unexpected ']' in address");
+    }
+    Ok((host, &s[colon + 1..]))
+}
+
 /// Check `host:port` as Go's `net.SplitHostPort` does, plus a numeric
 /// port (zrepl would only fail later, when it dials or listens).
 /// `need_host` is for addresses we dial: an empty host there is a typo.
 pub fn check_hostport(s: &str, need_host: bool) -> Result<(), String> {
-    let (host, port) = if let Some(rest) = s.strip_prefix('[') {
-        let (host, after) = rest
-            .split_once(']')
-            .ok_or_else(|| format!("{s:?}: missing ']' in address"))?;
-        let port = after
-            .strip_prefix(':')
-            .ok_or_else(|| format!("{s:?}: missing port after ']' (expected [host]:port)"))?;
-        (host, port)
-    } else {
-        let (host, port) = s
-            .rsplit_once(':')
-            .ok_or_else(|| format!("{s:?}: missing port (expected host:port)"))?;
-        if host.contains(':') {
-            return Err(format!(
-                "{s:?}: too many colons; write IPv6 addresses as [addr]:port"
-            ));
-        }
-        (host, port)
-    };
+    let (host, port) = split_host_port(s)?;
     if need_host && host.is_empty() {
         return Err(format!("{s:?}: missing host (expected host:port)"));
     }
@@ -225,30 +256,22 @@ fn grid_interval(part: &str) -> Result<(Duration, Option<i64>), String> {
     let caps = re
         .captures(part)
         .ok_or("expected COUNTxDURATION with an optional (keep=N|all), e.g. 24x1h")?;
-    let times: u64 = caps[1].parse().map_err(|_| "count is not a number")?;
+    let times: usize = caps[1].parse().map_err(|_| "count is not a number")?;
     if times == 0 {
         return Err("count must be at least 1".into());
     }
     let length = zrepl_duration(&caps[2])?;
-    let keep = match caps.get(4) {
+    let keep = match caps.get(4).map(|p| p.as_str().trim_start()) {
         None => Some(1),
-        Some(param) => {
-            let value = param
-                .as_str()
-                .trim()
-                .strip_prefix("keep=")
-                .ok_or("the only parameter is keep=N or keep=all")?
-                .trim();
-            if value == "all" {
-                None
-            } else {
-                Some(
-                    value
-                        .parse::<i64>()
-                        .map_err(|_| format!("keep={value} is not a number or 'all'"))?,
-                )
-            }
-        }
+        // zrepl matches `^\s*keep=(.+)\s*$`: blanks after the value stay in it.
+        Some(param) => match param.strip_prefix("keep=") {
+            Some("all" | "-1") => None,
+            Some(n) => Some(
+                n.parse::<i64>()
+                    .map_err(|_| format!("keep={n} is not a number or 'all'"))?,
+            ),
+            None => return Err("the only parameter is keep=N or keep=all".into()),
+        },
     };
     Ok((length, keep))
 }
@@ -277,34 +300,71 @@ pub fn check_regex(re: &str) -> Result<(), String> {
     })
 }
 
-/// Data size as in zrepl's `datasizeunit` (`23.5 MiB`, `100 KB`, `-1 B`; the SI prefix is a capital K as in zrepl).
-pub fn check_datasize(s: &str) -> Result<(), String> {
+/// A data size as zrepl's `datasizeunit` reads it (`23.5 MiB`, `100 KB`,
+/// `-1 B`; the SI prefix is a capital K), in bits. A number of bits must
+/// be whole.
+pub fn check_datasize(s: &str) -> Result<f64, String> {
     let err = || format!("{s:?} is not a size like \"10 MiB\", \"500 KB\" or \"-1 B\" (unlimited)");
     let num_end = s
         .find(|c: char| !(c.is_ascii_digit() || c == '-' || c == '.'))
         .unwrap_or(s.len());
     let (num, unit) = s.split_at(num_end);
-    num.parse::<f64>().map_err(|_| err())?;
-    let unit = unit.trim_start();
-    let ok = unit == "bit"
-        || ["", "K", "Ki", "M", "Mi", "G", "Gi", "T", "Ti"]
-            .iter()
-            .any(|p| unit.strip_prefix(p).is_some_and(|b| b == "b" || b == "B"));
-    if ok { Ok(()) } else { Err(err()) }
+    let n: f64 = num.parse().map_err(|_| err())?;
+    let unit = unit.trim_start_matches([' ', '\t', '\n', '\r']);
+    if unit == "bit" {
+        return match n.fract() {
+            0.0 => Ok(n),
+            _ => Err(format!("{s:?}: a number of bits must be whole")),
+        };
+    }
+    let (prefix, bits) = match (unit.strip_suffix('b'), unit.strip_suffix('B')) {
+        (Some(prefix), _) => (prefix, 1.0),
+        (_, Some(prefix)) => (prefix, 8.0),
+        _ => return Err(err()),
+    };
+    let factor = match prefix {
+        "" => 1.0,
+        "K" => 1e3,
+        "M" => 1e6,
+        "G" => 1e9,
+        "T" => 1e12,
+        "Ki" => 1024.0,
+        "Mi" => 1024f64.powi(2),
+        "Gi" => 1024f64.powi(3),
+        "Ti" => 1024f64.powi(4),
+        _ => return Err(err()),
+    };
+    Ok(n * factor * bits)
+}
+
+/// A syslog facility name, as zrepl's `SyslogFacility` takes it.
+pub fn facility(s: &str) -> Result<(), String> {
+    const NAMES: &[&str] = &[
+        "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron",
+        "authpriv", "ftp", "local0", "local1", "local2", "local3", "local4", "local5", "local6",
+        "local7",
+    ];
+    if NAMES.contains(&s) {
+        Ok(())
+    } else {
+        Err(format!("invalid syslog facility {s:?}"))
+    }
 }
 
 /// Shape check of a cron line (5 fields, or 6 with seconds first). zrepl
 /// uses robfig/cron; we check the shape, not every range.
 pub fn check_cron(s: &str) -> Result<(), String> {
+    if s.starts_with('@') {
+        return Err(format!(
+            "{s:?}: descriptors like @daily are disabled in zrepl"
+        ));
+    }
     let fields: Vec<&str> = s.split_whitespace().collect();
     if !(5..=6).contains(&fields.len()) {
         return Err(format!(
             "{s:?} has {} fields; expected 5 (min hour dom month dow) or 6 (with seconds first)",
             fields.len()
         ));
-    }
-    if s.starts_with('@') {
-        return Err("descriptors like @daily are disabled in zrepl".into());
     }
     let bad = |f: &&&str| {
         !f.chars()
@@ -413,6 +473,15 @@ mod tests {
     }
 
     #[test]
+    fn go_split_host_port() {
+        assert_eq!(split_host_port("h:"), Ok(("h", "")));
+        assert_eq!(split_host_port("[fe80::1]:http"), Ok(("fe80::1", "http")));
+        for bad in ["h", "fe80::1:8888", "[::1]", "[::1]x:1", "h]:1"] {
+            assert!(split_host_port(bad).is_err(), "{bad:?} should be rejected");
+        }
+    }
+
+    #[test]
     fn client_entries() {
         assert!(check_client_entry("192.168.1.10", "primary").is_ok());
         assert!(check_client_entry("10.0.0.0/24", "net-*").is_ok());
@@ -448,6 +517,10 @@ mod tests {
             assert!(check_datasize(ok).is_ok(), "{ok}");
         }
         for bad in ["10", "10 MB/s", "lots", "100kB"] {
+            assert!(check_datasize(bad).is_err(), "{bad}");
+        }
+        assert_eq!(check_datasize("2 KiB"), Ok(16_384.0));
+        for bad in ["1.5 bit", "10 µB", "10 µ"] {
             assert!(check_datasize(bad).is_err(), "{bad}");
         }
         assert!(check_cron("*/15 * * * *").is_ok());

@@ -1,51 +1,139 @@
 //! Check a zrepl config the way zrepl v0.7 would, before it is installed.
 //!
-//! zrepl itself stops at the first problem and cannot run on every machine
-//! (not on zfs-fuse, for one), so this is our `zrepl configcheck`: it
-//! reports every problem at once, plus warnings for configs that zrepl
+//! zrepl cannot run on every machine (not on zfs-fuse, for one), so this
+//! is our `zrepl configcheck`: the strict parse (the reader lists every
+//! missing or mistyped field it can, as zrepl does, and stops at anything
+//! else), the included files, then every rule zrepl applies when it builds
+//! the jobs, all reported at once, plus warnings for configs that zrepl
 //! accepts but that would break a later failover.
 
-use super::decode::{Decoder, decode_config};
+use std::collections::HashMap;
+use std::path::Path;
+
 use super::emit::to_yaml;
 use super::error::{ConfigError, ConfigWarning, Finding};
-use super::model::Config;
+use super::include;
+use super::model::{Config, Job};
+use super::names;
+use super::read::{Parsed, read};
+use super::{rules, yaml};
 
 /// A config that zrepl would accept.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Validated {
+    /// The file's config; from [`validate_file`], with the jobs of the
+    /// files it includes.
     pub config: Config,
     /// Accepted by zrepl, but risky for recovery.
     pub warnings: Vec<ConfigWarning>,
 }
 
-/// Parse and check `yaml_text`. On failure, every problem found is
-/// returned, each with its path and job.
+/// Check config text. Files it includes cannot be found from text alone
+/// and are not read; [`validate_file`] reads them.
 pub fn validate(yaml_text: &str) -> Result<Validated, Vec<ConfigError>> {
-    let root: serde_yaml_ng::Value = serde_yaml_ng::from_str(yaml_text).map_err(|e| {
-        let path = e
-            .location()
-            .map(|l| format!("line {}, column {}", l.line(), l.column()))
-            .unwrap_or_default();
+    let mut v = finish(vec![read(yaml_text, None)?])?;
+    if !v.config.include.is_empty() {
+        v.warnings.push(Finding {
+            path: "include".into(),
+            message: "included files are not read by this check; check the config file instead"
+                .into(),
+            ..Finding::default()
+        });
+    }
+    Ok(v)
+}
+
+/// Check a config file and the files it includes, as zrepl reads them
+/// from this path.
+pub fn validate_file(path: &Path) -> Result<Validated, Vec<ConfigError>> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
         vec![Finding {
-            path,
-            job: None,
-            message: format!("not valid YAML: {e}"),
+            message: format!("cannot read {}: {e}", path.display()),
+            ..Finding::default()
         }]
     })?;
-    let mut d = Decoder::default();
-    let config = decode_config(&mut d, &root);
-    match config {
-        Some(config) if d.errors.is_empty() => Ok(Validated {
-            config,
-            warnings: d.warnings,
-        }),
-        _ => Err(d.errors),
-    }
+    finish(include::expand(path, read(&text, None)?)?)
 }
 
 /// Check a config built in code, exactly as zrepl will see it once written.
 pub fn validate_config(config: &Config) -> Result<Validated, Vec<ConfigError>> {
     validate(&to_yaml(config))
+}
+
+/// Merge the files' jobs and apply the rules. A finding about a job names
+/// the file and index it was written at; a rule's finding is left out
+/// where the reader already refused what it is about.
+fn finish(files: Vec<Parsed>) -> Result<Validated, Vec<ConfigError>> {
+    let mut config = files.first().map(|p| p.config.clone()).unwrap_or_default();
+    config.jobs = files.iter().flat_map(|p| p.config.jobs.clone()).collect();
+    let origins: Vec<(usize, usize)> = (files.iter().enumerate())
+        .flat_map(|(f, p)| p.indices.iter().map(move |&i| (f, i)))
+        .collect();
+    let place = |f| place(&files, &origins, f);
+    let report = rules::check(&config);
+    let names = job_names(&config.jobs, &origins, &files);
+    let mut errors: Vec<Finding> = files.iter().flat_map(|p| p.errors.clone()).collect();
+    errors.extend(names.into_iter().chain(report.errors).filter_map(place));
+    if errors.is_empty() {
+        let warnings = report.warnings.into_iter().filter_map(place).collect();
+        return Ok(Validated { config, warnings });
+    }
+    errors.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
+    Err(errors)
+}
+
+/// Point a finding about the merged config at the file and index the job
+/// was written at; `None` when the reader already refused what it is about.
+fn place(files: &[Parsed], origins: &[(usize, usize)], mut f: Finding) -> Option<Finding> {
+    let mut file = files.first()?;
+    let job = f.path.strip_prefix("jobs[").and_then(|r| r.split_once(']'));
+    if let Some((n, rest)) = job
+        && let Some(&(in_file, i)) = n.parse::<usize>().ok().and_then(|n| origins.get(n))
+    {
+        f.path = format!("jobs[{i}]{rest}");
+        file = files.get(in_file)?;
+    }
+    let covers = |e: &Finding| {
+        let rest = f.path.strip_prefix(e.path.as_str());
+        rest.is_some_and(|r| r.is_empty() || r.starts_with(['.', '[']))
+    };
+    if file.errors.iter().any(covers) {
+        return None;
+    }
+    f.file = file.file.clone();
+    f.line = f.line.or_else(|| yaml::line_at(&file.tree, &f.path));
+    Some(f)
+}
+
+/// zrepl checks job names once the included jobs are merged: unique, and
+/// usable in dataset, hold and bookmark names, where a leading `_` marks
+/// zrepl's own jobs.
+fn job_names(jobs: &[Job], origins: &[(usize, usize)], files: &[Parsed]) -> Vec<Finding> {
+    let mut seen = HashMap::new();
+    let mut out = Vec::new();
+    for (n, job) in jobs.iter().enumerate() {
+        let name = job.name();
+        let mut finding = |message| {
+            out.push(Finding {
+                path: format!("jobs[{n}].name"),
+                job: Some(name.to_string()),
+                message,
+                ..Finding::default()
+            })
+        };
+        if let Err(e) = names::check_job_name(name) {
+            finding(format!("invalid job name {name:?}: {e}"));
+        }
+        if let Some(&(file, i)) = seen.insert(name, n).and_then(|first| origins.get(first)) {
+            let of = (files.get(file).and_then(|p| p.file.as_ref()))
+                .map(|f| format!(" of {f}"))
+                .unwrap_or_default();
+            finding(format!(
+                "duplicate job name {name:?} (also used by jobs[{i}]{of})"
+            ));
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -89,9 +177,6 @@ mod tests {
             let again =
                 validate(&text).unwrap_or_else(|e| panic!("{name} re-read: {e:#?}\n{text}"));
             assert_eq!(again.config, first, "{name}");
-            // The serde model reads our output too.
-            let typed: Config = serde_yaml_ng::from_str(&text).expect("serde model reads it");
-            assert_eq!(typed, first);
         }
     }
 
@@ -177,19 +262,34 @@ mod tests {
         );
     }
 
+    /// zrepl lists missing, empty and mistyped fields together, but stops
+    /// at the first bad value syntax; the rules of building the jobs are
+    /// checked once the file parses, and all of them are listed.
     #[test]
     fn all_problems_are_reported_together() {
+        let errs = rejected(
+            "jobs:\n\
+             - {name: p1, type: push, connect: {type: tcp, address: \"b:8888\"},\n   \
+                snapshotting: {type: manual}, send: {encrypted: \"true\"},\n   \
+                pruning: {keep_sender: [{type: not_replicated}], keep_receiver: []}}\n\
+             - {name: s1, type: sink, root_fs: \"\", serve: {type: tcp, listen: \":1\", clients: {}}}\n",
+        );
+        for needle in [
+            "missing required field filesystems",
+            "keep_receiver must not be empty",
+            "encrypted: expected true or false, found quoted text \"true\"",
+            "root_fs must not be empty",
+            "clients must not be empty",
+        ] {
+            assert!(has(&errs, needle), "missing {needle:?} in {errs:#?}");
+        }
         let errs = rejected(&sample("broken_many.yml"));
         for needle in [
-            "missing required field connect",
-            "interval:",
-            "keep_receiver must not be empty",
             "invalid filter pattern",
-            "grid \"24x1h | 1x10m\"",
+            "grid: interval 2 (\"1x10m\") is shorter",
             "regex \"^zrepl_(\" does not compile",
-            "unknown field \"clientz\"",
-            "root_fs \"/tank/sink\" is not a valid dataset name",
-            "listen: \"8888\": missing port",
+            "identity \"a/b\"",
+            "cannot use not_replicated",
             "duplicate job name",
         ] {
             assert!(has(&errs, needle), "missing {needle:?} in {errs:#?}");
@@ -223,13 +323,20 @@ mod tests {
         assert!(has(&errs, "not valid YAML"), "{errs:#?}");
     }
 
+    /// zrepl accepts receivers whose roots nest (its check is never
+    /// called), but both would receive into the same datasets.
     #[test]
     fn overlapping_receivers() {
-        let errs = rejected(
+        let v = validate(
             "jobs:\n\
              - {type: sink, name: a, root_fs: tank/sink, serve: {type: local, listener_name: a}}\n\
              - {type: sink, name: b, root_fs: tank/sink/b, serve: {type: local, listener_name: b}}\n",
+        )
+        .expect("zrepl accepts it");
+        let warnings: Vec<String> = v.warnings.iter().map(ToString::to_string).collect();
+        assert!(
+            has(&warnings, "overlaps root_fs \"tank/sink\""),
+            "{warnings:#?}"
         );
-        assert!(has(&errs, "overlaps root_fs \"tank/sink\""), "{errs:#?}");
     }
 }
