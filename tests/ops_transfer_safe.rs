@@ -578,13 +578,20 @@ fn the_old_primary_itself_is_refused_as_destination() {
     let alias = lab.dir.path().join("alias-of-a");
     std::os::unix::fs::symlink(&lab.root, &alias).unwrap();
     let own_addr = format!("http://{}", lab.server.addr);
-    for to in [
+    let tos = [
         lab.root.to_str().unwrap(),
         alias.to_str().unwrap(),
         own_addr.as_str(),
-    ] {
-        let out = lab.transfer(to, &["--apply-deletes", "--yes"]);
-        out.expect(3, &format!("transfer-gap --to {to} (this node itself)"));
+    ];
+    for (to, extra) in tos
+        .into_iter()
+        .flat_map(|to| [(to, &[][..]), (to, &["--apply-deletes", "--yes"][..])])
+    {
+        let out = lab.transfer(to, extra);
+        out.expect(
+            3,
+            &format!("transfer-gap --to {to} {extra:?} (this node itself)"),
+        );
         assert!(
             out.err().contains("this node"),
             "the refusal says the destination is this node\n{}",
