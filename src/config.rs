@@ -274,6 +274,9 @@ impl ServeArgs {
                 fsync: self.fsync == FsyncMode::Always,
                 read_only: self.read_only,
                 init: self.init && !self.read_only,
+                // A writable server's fresh path becomes a new root; the
+                // bare mountpoint case is `init`'s (see store::open).
+                create_root: true,
                 limits: KeyLimits {
                     max_depth: self.max_depth,
                     max_key_bytes: self.max_key_bytes,

@@ -185,10 +185,15 @@ struct Model {
 
 impl Model {
     fn mount() -> Model {
+        Model::mount_typed("crashfs")
+    }
+
+    /// The model, reported by the kernel as `fuse.<subtype>`.
+    fn mount_typed(subtype: &str) -> Model {
         let tmp = tempdir();
         let mnt = tmp.path().join("mnt");
         std::fs::create_dir(&mnt).unwrap();
-        let fs = CrashFs::mount(&mnt).expect("mount the crash-model filesystem");
+        let fs = CrashFs::mount_typed(&mnt, subtype).expect("mount the crash-model filesystem");
         Model { fs, tmp }
     }
 
@@ -344,4 +349,34 @@ fn the_checker_sees_a_transfer_without_its_fsync_step() {
         "rsync --fsync alone (no directory fsync) lost nothing: the checker cannot see"
     );
     eprintln!("rsync --fsync alone loses: {lost:#?}");
+}
+
+/// A directory destination on a network or user-space remote filesystem
+/// (here the model, reported as `fuse.sshfs`): its flock does not exclude
+/// B's own putfs and its fsync promises little, so transfer-gap refuses
+/// it, naming B's HTTP address as the way, before copying anything. The
+/// model itself (`fuse.crashfs`) is accepted by the tests above.
+#[test]
+fn a_destination_on_a_remote_filesystem_is_refused() {
+    if !fuse_available() {
+        return;
+    }
+    let a = OldPrimary::new(13);
+    let model = Model::mount_typed("sshfs");
+    let dest = model.mnt().join("b");
+    std::fs::create_dir_all(dest.join(".putfs")).unwrap();
+    let out = a.transfer(dest.to_str().unwrap(), None);
+    out.expect(3, "transfer-gap into a directory on fuse.sshfs");
+    assert!(
+        out.err().contains("sshfs") && out.err().contains("http://"),
+        "the refusal names the filesystem and the way through B's HTTP address\n{}",
+        out.describe()
+    );
+    let copied: Vec<&String> = a.gap.keys().filter(|k| dest.join(k).exists()).collect();
+    assert!(copied.is_empty(), "copied before refusing: {copied:?}");
+    assert!(
+        !a.dir.path().join(".a.putfs-ops.json").exists(),
+        "a transfer was recorded"
+    );
+    drop(model.unmount());
 }

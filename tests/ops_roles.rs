@@ -123,3 +123,91 @@ fn status_and_demote_follow_the_role_through_promotion_and_flip_back() {
         "{st:#}"
     );
 }
+
+/// `putfs ops status` (and transfer-gap's deletes) test the writer's lock
+/// by taking it for a moment. A writable server starting in that moment
+/// must not fail naming whatever stale pid the file holds: it waits a
+/// short, bounded time for the probe to let go. A holder that stays is
+/// still refused, in time.
+#[test]
+fn a_server_starting_while_a_tool_probes_its_lock_waits_for_it() {
+    let dir = tempdir();
+    let root = dir.path().join("node");
+    std::fs::create_dir_all(root.join(".putfs")).unwrap();
+    let lock = root.join(".putfs/lock");
+    // The pid of a server long gone, as the file keeps it.
+    std::fs::write(&lock, "4242\n").unwrap();
+
+    let hold = |for_: Duration| {
+        let file = std::fs::File::open(&lock).unwrap();
+        // What a probe takes: LOCK_SH (status) or LOCK_EX (older probes);
+        // both conflict with the server's LOCK_EX.
+        // SAFETY: flock on an fd we own.
+        assert_eq!(
+            unsafe {
+                libc::flock(
+                    std::os::fd::AsRawFd::as_raw_fd(&file),
+                    libc::LOCK_EX | libc::LOCK_NB,
+                )
+            },
+            0
+        );
+        std::thread::spawn(move || {
+            std::thread::sleep(for_);
+            drop(file);
+        })
+    };
+
+    let probe = hold(Duration::from_millis(600));
+    let server = Server::try_start(&root, &[]);
+    probe.join().unwrap();
+    let server = server.unwrap_or_else(|e| {
+        panic!("a writable putfs failed to start while a probe held its lock for 0.6 s: {e}")
+    });
+    drop(server);
+
+    // Held for longer than the server waits: refused, in bounded time.
+    let started = std::time::Instant::now();
+    let holder = hold(Duration::from_secs(8));
+    let refused = Server::try_start(&root, &[]);
+    let took = started.elapsed();
+    holder.join().unwrap();
+    let e = refused
+        .err()
+        .expect("started while another process held the lock");
+    assert!(e.contains(".putfs/lock"), "{e}");
+    assert!(
+        took < Duration::from_secs(7),
+        "the server waited {took:?} for the lock"
+    );
+}
+
+/// A status run that cannot open the lock file (a monitoring user without
+/// access to it; here a symlink, which the lock is never opened through)
+/// cannot know whether a writable putfs serves the root, and must not say
+/// none does.
+#[test]
+fn status_says_unknown_when_it_cannot_test_the_lock() {
+    let dir = tempdir();
+    let root = dir.path().join("node");
+    std::fs::create_dir_all(root.join(".putfs")).unwrap();
+    ops_on(&root, "promote").expect(0, "promote");
+    std::os::unix::fs::symlink("/dev/null", root.join(".putfs/lock")).unwrap();
+
+    let st = status(&root);
+    let r = st["role"].as_str().unwrap_or_default().to_string();
+    assert!(
+        !r.contains("no writable putfs serves it"),
+        "status asserts no writer although it could not test the lock: {st:#}"
+    );
+    assert!(r.contains("unknown"), "{st:#}");
+
+    // Without a record either, the fallback line must not claim it.
+    std::fs::remove_file(dir.path().join(".node.putfs-ops.json")).unwrap();
+    let st = status(&root);
+    let r = st["role"].as_str().unwrap_or_default().to_string();
+    assert!(
+        !r.contains("no writable putfs serves it"),
+        "status asserts no writer although it could not test the lock: {st:#}"
+    );
+}

@@ -519,3 +519,190 @@ fn deletes_at_a_directory_only_while_no_server_writes_it() {
     let b = Server::start(&dest, &[]);
     assert_eq!(b.get(&key_url(GONE_SAME[0])).status, 404);
 }
+
+// ---------------------------------------------------------------------------
+// A wrong destination is never a verified transfer
+// ---------------------------------------------------------------------------
+
+/// The transfer recorded for `--to`, if any.
+fn transfers(state: Option<serde_json::Value>) -> Vec<serde_json::Value> {
+    state
+        .and_then(|s| s["transfers"].as_array().cloned())
+        .unwrap_or_default()
+}
+
+impl Lab {
+    fn state_if_any(&self) -> Option<serde_json::Value> {
+        let path = self.dir.path().join(".a.putfs-ops.json");
+        std::fs::read(&path)
+            .ok()
+            .map(|b| serde_json::from_slice(&b).expect("state JSON"))
+    }
+}
+
+/// `--to` a directory that does not exist (the NFS mount of B's root is
+/// missing, or a typo): nothing may be created there, on A's own disk, and
+/// nothing recorded; with `--apply-deletes` too.
+#[test]
+fn a_destination_directory_that_does_not_exist_is_refused() {
+    let lab = Lab::new();
+    let mnt = lab.dir.path().join("mnt");
+    let missing = mnt.join("b-root");
+    for extra in [&["--apply-deletes", "--yes"][..], &[][..]] {
+        let out = lab.transfer(missing.to_str().unwrap(), extra);
+        out.expect(3, "transfer-gap to a directory that does not exist");
+        assert!(
+            out.err().contains("does not exist") && out.err().contains("mount"),
+            "the refusal says what is wrong and what to check\n{}",
+            out.describe()
+        );
+        assert!(
+            !mnt.exists(),
+            "transfer-gap created {} ({extra:?})\n{}",
+            mnt.display(),
+            out.describe()
+        );
+        assert!(
+            transfers(lab.state_if_any()).is_empty(),
+            "a transfer was recorded"
+        );
+    }
+}
+
+/// A's own data root (by its path or another path to it) or A's own
+/// address as `--to`: every gap object is "already there", and a rollback
+/// trusting the record would destroy the gap. Refused, nothing recorded.
+#[test]
+fn the_old_primary_itself_is_refused_as_destination() {
+    let lab = Lab::new();
+    let alias = lab.dir.path().join("alias-of-a");
+    std::os::unix::fs::symlink(&lab.root, &alias).unwrap();
+    let own_addr = format!("http://{}", lab.server.addr);
+    let tos = [
+        lab.root.to_str().unwrap(),
+        alias.to_str().unwrap(),
+        own_addr.as_str(),
+    ];
+    for (to, extra) in tos
+        .into_iter()
+        .flat_map(|to| [(to, &[][..]), (to, &["--apply-deletes", "--yes"][..])])
+    {
+        let out = lab.transfer(to, extra);
+        out.expect(
+            3,
+            &format!("transfer-gap --to {to} {extra:?} (this node itself)"),
+        );
+        assert!(
+            out.err().contains("this node"),
+            "the refusal says the destination is this node\n{}",
+            out.describe()
+        );
+        assert!(
+            transfers(lab.state_if_any()).is_empty(),
+            "a transfer to {to} was recorded\n{}",
+            out.describe()
+        );
+    }
+    for key in GONE_SAME {
+        assert!(lab.snap.join(key).exists());
+        assert!(!lab.root.join(key).exists());
+    }
+}
+
+// ---------------------------------------------------------------------------
+// A delete never takes what B's clients wrote since
+// ---------------------------------------------------------------------------
+
+/// After the failover a client deleted a key on B and PUT the very same
+/// bytes again (or replaced a mutable key with the same bytes): B holds the
+/// snapshot's bytes, but as a new object that B acknowledged. A's older
+/// delete must not take it, over HTTP or at a directory.
+#[test]
+fn a_delete_recreated_on_b_with_the_same_bytes_is_kept() {
+    let lab = Lab::new();
+    let key = GONE_SAME[0];
+    let same = std::fs::read(lab.snap.join(key)).unwrap();
+    for how in ["http", "dir"] {
+        let dest = lab.replica(&format!("b-{how}"));
+        let b = Server::start(&dest, &["--heartbeat-interval", "0s"]);
+        // Past the second of the snapshot's copy, so the new object's
+        // mtime cannot share it.
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        assert_eq!(b.delete(&key_url(key)).status, 204);
+        put_on(&b, key, &same, 201);
+        let out = if how == "http" {
+            lab.transfer(&format!("http://{}", b.addr), &["--apply-deletes", "--yes"])
+        } else {
+            drop(b);
+            lab.transfer(dest.to_str().unwrap(), &["--apply-deletes", "--yes"])
+        };
+        out.expect(0, &format!("transfer-gap --apply-deletes ({how})"));
+        assert_eq!(
+            std::fs::read(dest.join(key)).ok().as_deref(),
+            Some(&same[..]),
+            "{how}: the object B's client wrote again was deleted\n{}",
+            out.describe()
+        );
+        assert!(
+            out.err().contains(key),
+            "the kept key is reported\n{}",
+            out.describe()
+        );
+        // The other deletes still apply.
+        assert!(!dest.join(GONE_SAME[1]).exists(), "{}", out.describe());
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The rsync deployment's failover: no snapshot at all
+// ---------------------------------------------------------------------------
+
+/// ops/RUNBOOK.md, rsync and rclone deployments, "Primary lost" step 2:
+/// without a snapshot of A, an empty directory stands for one and every
+/// object of A is offered to B through B's putfs. B gains what it lacks,
+/// keeps what its clients wrote since (a key written on both is a
+/// conflict, and B's version stays), and the transfer is recorded.
+#[test]
+fn without_a_snapshot_an_empty_directory_offers_b_every_object() {
+    let lab = Lab::new();
+    let dest = lab.replica("b");
+    let b = Server::start(&dest, &["--mutable", B_MUTABLE]);
+    put_on(&b, "b-only/new.bin", b"B's own", 201);
+    put_on(&b, "m/new.txt", b"B's version, newer", 201);
+    let b_before = object_tree(&dest);
+    let empty = lab.dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let url = format!("http://{}", b.addr);
+    let transfer = |extra: &[&str]| {
+        let mut args = vec![
+            "transfer-gap",
+            "--snapshot-dir",
+            empty.to_str().unwrap(),
+            "--root",
+            lab.root.to_str().unwrap(),
+            "--to",
+            url.as_str(),
+        ];
+        args.extend_from_slice(extra);
+        putfs_ops(args)
+    };
+    let out = transfer(&[]);
+    out.expect(4, "the key written on both nodes is a conflict");
+    assert!(out.err().contains("m/new.txt"), "{}", out.describe());
+    transfer(&["--ignore-conflicts"]).expect(0, "transfer-gap --ignore-conflicts");
+    let a = object_tree(&lab.root);
+    let b_after = object_tree(&dest);
+    for (key, sha) in &a {
+        let want = if key == "m/new.txt" {
+            &b_before[key]
+        } else {
+            sha
+        };
+        assert_eq!(b_after.get(key), Some(want), "{key} on B");
+    }
+    for (key, sha) in &b_before {
+        assert_eq!(b_after.get(key), Some(sha), "B's {key} was changed");
+    }
+    let recorded = transfers(lab.state_if_any());
+    assert_eq!(recorded.last().unwrap()["verified"], true);
+}

@@ -622,6 +622,82 @@ fn scripts_refuse_a_bare_mountpoint_as_destination_unless_init() {
     }
 }
 
+/// A destination that does not exist is a pool that was not imported or a
+/// filesystem that was not mounted (or a typo): never something to create,
+/// and never something to `--init` once an operator has created it. Both
+/// scripts refuse it as not a data root (exit 5), say to import or mount
+/// it, create nothing, with or without `--init`, and tell when `--init`
+/// is right.
+#[test]
+fn scripts_refuse_a_missing_destination_and_never_suggest_creating_it() {
+    let dir = tempdir();
+    let src = dir.path().join("src");
+    static_primary(&src, 1);
+    let primary_root = dir.path().join("primary");
+    let primary = Server::start(&primary_root, &["--heartbeat-interval", "100ms"]);
+    assert!(wait_until(Duration::from_secs(30), || read_heartbeat(
+        &primary_root
+    )
+    .is_some()));
+    let url = format!("http://{}", primary.addr);
+
+    let mut tried = 0;
+    for tool in ["rsync", "rclone"] {
+        if need(tool, "a missing destination").is_none() {
+            continue;
+        }
+        tried += 1;
+        let script_name = format!("replicate-{tool}");
+        let source = if tool == "rsync" {
+            s(&src)
+        } else {
+            url.as_str()
+        };
+        // Where the replica's pool would be mounted, had it been imported.
+        let pool_mnt = dir.path().join(format!("pool-{tool}"));
+        let missing = pool_mnt.join("srv/putfs");
+        for extra in [&[][..], &["--init"][..], &["--dry-run"][..]] {
+            let mut args: Vec<&str> = extra.to_vec();
+            args.extend([source, s(&missing)]);
+            let out = run_script(&script_name, &args);
+            out.expect(
+                5,
+                &format!("{script_name} {args:?} into a missing directory"),
+            );
+            let err = out.err();
+            assert!(
+                err.contains("does not exist") && err.contains("mount") && err.contains("import"),
+                "the refusal says to import or mount it\n{}",
+                out.describe()
+            );
+            assert!(
+                !err.contains("create the replica"),
+                "the refusal steers towards creating the directory\n{}",
+                out.describe()
+            );
+            assert!(
+                !pool_mnt.exists(),
+                "{script_name} {args:?} created {}",
+                pool_mnt.display()
+            );
+        }
+        // An existing directory without .putfs/: --init is offered, with
+        // when it is right.
+        std::fs::create_dir_all(&missing).unwrap();
+        let out = run_script(&script_name, [source, s(&missing)]);
+        out.expect(5, &format!("{script_name} into an unmarked directory"));
+        assert!(
+            out.err().contains("--init") && out.err().contains("empty"),
+            "the message says when --init is right (a new, empty, mounted filesystem)\n{}",
+            out.describe()
+        );
+        assert!(walk(&missing).is_empty());
+    }
+    if tried == 0 {
+        println!("SKIP: neither rsync nor rclone is installed");
+    }
+}
+
 // ---------------------------------------------------------------------------
 // scripts/failover
 // ---------------------------------------------------------------------------

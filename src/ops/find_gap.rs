@@ -69,15 +69,16 @@ impl GapReport {
     }
 
     /// SHA-256 over the sorted `kind key sha256 snapshot-sha256` lines of
-    /// the gap and the conflicts: everything a rollback would destroy
-    /// (needs digests). A rollback checks the transfer saw exactly this.
+    /// every change: the gap and the conflicts (what a rollback destroys)
+    /// and the deletes (what it undoes). A rollback checks that the
+    /// transfer saw exactly this (needs digests).
     pub fn fingerprint(&self) -> String {
         let mut h = Sha256::new();
-        for c in self.changes.iter().filter(|c| c.change != Kind::Deleted) {
-            let kind = if c.change == Kind::Gap {
-                "gap"
-            } else {
-                "conflict"
+        for c in &self.changes {
+            let kind = match c.change {
+                Kind::Gap => "gap",
+                Kind::Conflict => "conflict",
+                Kind::Deleted => "deleted",
             };
             for field in [
                 kind,

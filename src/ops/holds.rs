@@ -23,10 +23,18 @@
 
 use super::error::OpsError;
 use super::zfs::Zfs;
+use super::zrepl::names::check_component;
 
-/// Hold tags zrepl places (zrepl v0.7 `internal/endpoint`).
+/// Hold tags zrepl places: `zrepl_STEP_J_<job>` and
+/// `zrepl_last_received_J_<job>`, where the job name is a valid dataset
+/// component (zrepl's `endpoint` package: `ParseStepHoldTag`,
+/// `ParseLastReceivedHoldTag`, `MakeJobID`). Anything else, however it
+/// starts, is someone else's.
 pub fn is_zrepl_tag(tag: &str) -> bool {
-    tag.starts_with("zrepl_")
+    ["zrepl_STEP_J_", "zrepl_last_received_J_"]
+        .iter()
+        .filter_map(|p| tag.strip_prefix(p))
+        .any(|job| check_component(job).is_ok())
 }
 
 /// One held snapshot (full name `ds@snap`).
@@ -187,6 +195,24 @@ mod tests {
             fake.commands()
                 .contains(&"zfs release zrepl_STEP_J_putfs-push t/a@s3".to_owned())
         );
+    }
+
+    #[test]
+    fn only_zrepls_own_tag_shapes_are_zrepls() {
+        assert!(is_zrepl_tag("zrepl_STEP_J_putfs-push"));
+        assert!(is_zrepl_tag("zrepl_last_received_J_putfs-sink"));
+        assert!(is_zrepl_tag("zrepl_STEP_J__internal job"));
+        // An operator's own tags that merely start like zrepl's.
+        for tag in [
+            "zrepl_keep",
+            "zrepl_backup_J_nightly",
+            "zrepl_STEP_J_",
+            "zrepl_STEP_J_a/b",
+            "zrepl_last_received_J_x@y",
+            "zrepl_STEP_putfs-push",
+        ] {
+            assert!(!is_zrepl_tag(tag), "{tag}");
+        }
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! and detects what the platform has (OpenZFS or zfs-fuse) instead of
 //! assuming.
 
+pub mod apply_deletes;
 pub mod check_primary;
 pub mod context;
 pub mod demote;
@@ -36,7 +37,8 @@ use clap::Subcommand;
 pub use error::OpsError;
 
 /// The runbook, step by step: status, promote (on the replica), find-gap,
-/// transfer-gap and rollback (on the old primary when it returns),
+/// transfer-gap and rollback (on the old primary when it returns; after
+/// it, apply-deletes applies the deletes a rollback saved),
 /// reverse-zrepl, whose printed plans also run demote (a node becomes a
 /// replica) and mount (a dataset is mounted where putfs serves it);
 /// zrepl-check validates zrepl configs; check-primary is the role guard
@@ -61,6 +63,8 @@ pub enum OpsCommand {
     TransferGap(transfer::TransferArgs),
     /// Roll the old primary back to the shared snapshot (after transfer-gap).
     Rollback(rollback::RollbackArgs),
+    /// Apply at the new primary the deletes a rollback saved.
+    ApplyDeletes(apply_deletes::ApplyDeletesArgs),
     /// Write reversed zrepl configs and the plan to continue incrementally.
     ReverseZrepl(zrepl_cmd::ReverseArgs),
     /// Check zrepl config files as zrepl does, includes read.
@@ -83,6 +87,7 @@ pub fn run(cmd: OpsCommand) -> Result<(), OpsError> {
         OpsCommand::FindGap(a) => find_gap::run(a),
         OpsCommand::TransferGap(a) => transfer::run(a),
         OpsCommand::Rollback(a) => rollback::run(a),
+        OpsCommand::ApplyDeletes(a) => apply_deletes::run(a),
         OpsCommand::ReverseZrepl(a) => zrepl_cmd::reverse(a),
         OpsCommand::ZreplCheck(a) => zrepl_check::run(a),
     }

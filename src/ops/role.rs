@@ -1,7 +1,8 @@
 //! A node's role, from the evidence `ops status` can gather, strongest
 //! first:
 //! 1. a writable putfs holds the data root's lock: a primary, whatever any
-//!    record says;
+//!    record says (a lock that could not be tested proves nothing either
+//!    way, and the role line says so rather than "no writable putfs");
 //! 2. the dataset is `readonly=on`: a replica (nothing can write to it);
 //! 3. what `putfs ops` recorded: a promotion in force, else the latest
 //!    demotion or rollback (each of those ends a promotion);
@@ -15,10 +16,20 @@
 use super::state::{Demoted, Demotion, Promotion};
 use super::writer_lock::Writer;
 
+/// What the writer's lock said.
+#[derive(Debug, Default, Clone, Copy)]
+pub enum Lock<'a> {
+    #[default]
+    Free,
+    Held(&'a Writer),
+    /// It could not be tested.
+    Unknown,
+}
+
 /// What is known about one node.
 #[derive(Debug, Default)]
 pub struct Evidence<'a> {
-    pub writer: Option<&'a Writer>,
+    pub lock: Lock<'a>,
     /// `None`: no dataset, or a platform that cannot tell (zfs-fuse).
     pub readonly: Option<bool>,
     pub has_dataset: bool,
@@ -29,17 +40,25 @@ pub struct Evidence<'a> {
 /// The role line of `ops status`; starts with "primary", "replica",
 /// "rolled back" or "unknown".
 pub fn role(e: &Evidence<'_>) -> String {
-    if let Some(w) = e.writer {
-        return format!("primary: {} serves it writable", w.who());
+    match e.lock {
+        Lock::Held(w) if w.is_server() => {
+            return format!("primary: {} serves it writable", w.who());
+        }
+        _ => {}
     }
+    let now = match e.lock {
+        Lock::Free => "no writable putfs serves it now".to_owned(),
+        Lock::Held(w) => format!("{} holds its writer's lock now", w.who()),
+        Lock::Unknown => {
+            "unknown whether a writable putfs serves it now (its lock could not be tested)"
+                .to_owned()
+        }
+    };
     if e.readonly == Some(true) {
         return "replica (dataset is read-only)".into();
     }
     if let Some(p) = e.promotion {
-        return format!(
-            "primary (promoted {}); no writable putfs serves it now",
-            p.at
-        );
+        return format!("primary (promoted {}); {now}", p.at);
     }
     if let Some(d) = e.demotion {
         return match &d.to {
@@ -52,13 +71,12 @@ pub fn role(e: &Evidence<'_>) -> String {
         };
     }
     match (e.readonly, e.has_dataset) {
-        (Some(false), _) => "primary (dataset is writable); no writable putfs serves it now".into(),
-        (_, true) => "unknown: this platform (zfs-fuse) reports readonly=off for every mounted \
-                      dataset, and no putfs ops promote, demote or rollback is recorded"
-            .into(),
-        (_, false) => {
-            "unknown (no dataset given, no role recorded, no writable putfs serves it)".into()
-        }
+        (Some(false), _) => format!("primary (dataset is writable); {now}"),
+        (_, true) => format!(
+            "unknown: this platform (zfs-fuse) reports readonly=off for every mounted dataset, \
+             and no putfs ops promote, demote or rollback is recorded; {now}"
+        ),
+        (_, false) => format!("unknown (no dataset given, no role recorded); {now}"),
     }
 }
 
@@ -88,20 +106,32 @@ mod tests {
     fn every_stage_of_the_runbook() {
         let w = Writer {
             pid: Some(7),
+            what: None,
             lock: PathBuf::from("/srv/putfs/.putfs/lock"),
+        };
+        let tool = Writer {
+            what: Some("putfs ops rollback".into()),
+            ..w.clone()
         };
         let p = promotion();
         let replica = demotion(Demoted::Replica);
         let rolled = demotion(Demoted::RolledBack {
             snapshot: "s".into(),
         });
-        let ds = |readonly, writer, promotion, demotion| Evidence {
-            writer,
-            readonly,
-            has_dataset: true,
-            promotion,
-            demotion,
-        };
+        fn ds<'a>(
+            readonly: Option<bool>,
+            writer: Option<&'a Writer>,
+            promotion: Option<&'a Promotion>,
+            demotion: Option<&'a Demotion>,
+        ) -> Evidence<'a> {
+            Evidence {
+                lock: writer.map_or(Lock::Free, Lock::Held),
+                readonly,
+                has_dataset: true,
+                promotion,
+                demotion,
+            }
+        }
         // A primary serving writes, recorded or not.
         assert!(
             role(&ds(None, Some(&w), None, Some(&replica))).starts_with("primary: putfs (pid 7)")
@@ -123,5 +153,29 @@ mod tests {
             role(&ds(Some(false), None, None, None)).starts_with("primary (dataset is writable)")
         );
         assert!(role(&Evidence::default()).starts_with("unknown (no dataset"));
+        // A tool holding the lock is no server.
+        let r = role(&ds(None, Some(&tool), Some(&p), None));
+        assert!(
+            r.starts_with("primary (promoted") && r.contains("putfs ops rollback (pid 7)"),
+            "{r}"
+        );
+        // A lock that could not be tested proves nothing.
+        for ev in [
+            Evidence {
+                lock: Lock::Unknown,
+                promotion: Some(&p),
+                ..Evidence::default()
+            },
+            Evidence {
+                lock: Lock::Unknown,
+                ..Evidence::default()
+            },
+        ] {
+            let r = role(&ev);
+            assert!(
+                r.contains("unknown whether") && !r.contains("no writable putfs serves"),
+                "{r}"
+            );
+        }
     }
 }

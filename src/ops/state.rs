@@ -27,6 +27,10 @@ pub struct State {
     pub rollbacks: Vec<Rollback>,
     #[serde(default)]
     pub deletes: Vec<DeleteRun>,
+    /// The deletes acknowledged after a snapshot, saved by `rollback`
+    /// before it runs: afterwards nothing else lists them.
+    #[serde(default)]
+    pub saved_deletes: Vec<SavedDeletes>,
 }
 
 /// `ops promote`: this node became the primary.
@@ -67,11 +71,17 @@ pub struct Transfer {
     pub destination: String,
     pub objects: u64,
     pub bytes: u64,
-    /// SHA-256 over the sorted `key sha256` lines of the gap: rollback
-    /// checks that the gap it is about to destroy is this one.
+    /// SHA-256 over everything the comparison found (the gap, the
+    /// conflicts and the deletes, `GapReport::fingerprint`): rollback
+    /// checks that what it is about to destroy is what was transferred.
     pub fingerprint: String,
     pub verified: bool,
     pub conflicts: Vec<String>,
+    /// The keys deleted on this node after the snapshot, when this ran:
+    /// rollback wants a delete run to the same destination that covers
+    /// them (or `--keep-deleted`).
+    #[serde(default)]
+    pub deleted: Vec<String>,
     pub at: String,
 }
 
@@ -81,13 +91,34 @@ pub struct Transfer {
 pub struct DeleteRun {
     pub snapshot: String,
     pub destination: String,
-    /// Deleted by this run (the destination held the snapshot's bytes).
+    /// Deleted by this run (the destination held the snapshot's own copy).
     pub deleted: Vec<String>,
     /// Not at the destination (deleted there, or by an earlier run).
     pub absent: Vec<String>,
     /// Left in place, and why (the destination holds other bytes).
     pub kept: Vec<KeptDelete>,
     pub at: String,
+}
+
+/// The deletes a rollback was about to make unlistable, saved first.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SavedDeletes {
+    pub dataset: String,
+    pub snapshot: String,
+    pub objects: Vec<DeletedObject>,
+    /// What the rollback found: applied by a delete run, or kept undone
+    /// on purpose (`--keep-deleted`).
+    pub status: String,
+    pub at: String,
+}
+
+/// An object deleted after the snapshot, as the snapshot held it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeletedObject {
+    pub key: String,
+    pub sha256: Option<String>,
+    pub size: u64,
+    pub mtime_ns: i128,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -200,6 +231,7 @@ mod tests {
             fingerprint: "f".into(),
             verified: true,
             conflicts: vec![],
+            deleted: vec![],
             at: now(),
         });
         s.save(&p).unwrap();

@@ -10,9 +10,9 @@ use clap::Args;
 use super::context::{CommonArgs, Ctx, LiveArgs};
 use super::error::OpsError;
 use super::mount_state::MountState;
-use super::role;
+use super::role::{self, Lock};
 use super::state::Demoted;
-use super::writer_lock;
+use super::writer_lock::{self, Known};
 use super::zfs::Snapshot;
 use crate::store::heartbeat::{self, Heartbeat};
 
@@ -55,24 +55,31 @@ pub fn run(args: StatusArgs) -> Result<(), OpsError> {
         None => None,
     };
     // Only a mounted dataset's lock file is the dataset's. Status reports
-    // what it can: a lock file it may not open (another user's) is a
-    // warning, not a failure.
-    let writer = match (&root, &mount) {
+    // what it can: a lock file it may not open (another user's) makes the
+    // writer unknown, said as such, not a failure.
+    let lock_root = match (&root, &mount) {
         (Some(r), None) => Some(r),
         (Some(r), Some(m)) if m.mounted => Some(r),
         _ => None,
-    }
-    .and_then(|r| {
-        writer_lock::writer(r).unwrap_or_else(|e| {
-            eprintln!("warning: {e}");
-            None
-        })
-    });
+    };
+    let known = lock_root.map_or(Known::Free, |r| writer_lock::known(r));
+    let (writer, lock) = match &known {
+        Known::Free => (None, Lock::Free),
+        Known::Held(w) => (Some(w), Lock::Held(w)),
+        Known::Unknown(why) => {
+            eprintln!("warning: {why}");
+            (None, Lock::Unknown)
+        }
+    };
+    let writer_unknown = match &known {
+        Known::Unknown(why) => Some(why.as_str()),
+        _ => None,
+    };
     let state = ctx.load_state().ok().map(|(_, s)| s);
     let promoted = state.as_ref().and_then(|s| s.promotion.clone());
     let demoted = state.as_ref().and_then(|s| s.demotion.clone());
     let role = role::role(&role::Evidence {
-        writer: writer.as_ref(),
+        lock,
         readonly: mount.as_ref().and_then(|m| m.readonly),
         has_dataset: ctx.live.dataset.is_some(),
         promotion: promoted.as_ref(),
@@ -98,6 +105,7 @@ pub fn run(args: StatusArgs) -> Result<(), OpsError> {
                 "mounted": mount.as_ref().map(|m| m.mounted),
                 "mountpoint": mount.as_ref().map(|m| m.mountpoint.clone()),
                 "writer": writer,
+                "writer_unknown": writer_unknown,
                 "heartbeat": hb,
                 "lag_seconds": lag,
             })

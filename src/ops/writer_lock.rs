@@ -1,92 +1,123 @@
-//! Is a writable putfs serving this data root?
+//! Is a writable putfs serving this data root, and keeping one from
+//! starting while `putfs ops` changes it.
 //!
 //! A writable `putfs serve` holds an exclusive flock on
 //! `<root>/.putfs/lock` for its whole life and writes its pid into the
-//! file (`store::open`). A non-blocking lock attempt from here answers
-//! the question without a process list, without a pid file that can go
-//! stale, and without ever blocking: the attempt fails exactly while the
-//! server lives. Read-only servers take no lock, so this says nothing
-//! about them (an unmount is what finds those: "target is busy").
+//! file (`store::lock`). The store's probe (a shared lock, taken and
+//! dropped at once) answers "who holds it" without a process list, without
+//! a pid file that can go stale, without ever blocking, and without
+//! getting in the way of another probe; a server that starts during a
+//! probe waits for it. Read-only servers take no lock, so this says
+//! nothing about them (an unmount is what finds those: "target is busy").
 //!
 //! Commands that must not run under a live writer (rollback, demote) ask
-//! here first; `status` uses it as the surest sign of a primary.
+//! here first, and rollback holds the lock itself until it is done;
+//! `status` uses it as the surest sign of a primary.
 
 use std::fs::File;
-use std::io::ErrorKind;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use rustix::fs::FlockOperation;
-use rustix::io::Errno;
-
 use super::error::OpsError;
-use crate::store::{LOCK_FILE, RESERVED_PREFIX};
+use crate::store::lock::{self, Holder};
+use crate::store::{OpenError, RESERVED_PREFIX};
 
-/// The writable server holding a root's lock.
+/// The process holding a root's lock.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Writer {
-    /// What the server wrote into the lock file; `None` if unreadable.
+    /// What the holder wrote into the lock file; `None` if unreadable.
     pub pid: Option<u32>,
+    /// What a holder that is not a server is doing (`putfs ops rollback`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub what: Option<String>,
     pub lock: PathBuf,
 }
 
 impl Writer {
-    /// "putfs (pid 123)" or "a putfs process".
-    pub fn who(&self) -> String {
-        match self.pid {
-            Some(pid) => format!("putfs (pid {pid})"),
-            None => "a putfs process".to_owned(),
+    fn of(root: &Path, h: Holder) -> Writer {
+        Writer {
+            pid: h.pid,
+            what: h.what,
+            lock: lock_path(root),
         }
     }
+
+    /// "putfs (pid 123)", "putfs ops rollback (pid 9)" or "a putfs process".
+    pub fn who(&self) -> String {
+        Holder {
+            pid: self.pid,
+            what: self.what.clone(),
+        }
+        .who()
+    }
+
+    /// A server, not a tool holding the lock for a moment's work.
+    pub fn is_server(&self) -> bool {
+        self.what.is_none()
+    }
+}
+
+/// What is known about a root's writer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Known {
+    /// Nobody holds the lock (or there is no lock file: no writer ever ran).
+    Free,
+    Held(Writer),
+    /// The lock could not be tested (its file could not be opened: a user
+    /// without access to it): nothing may be concluded either way.
+    Unknown(String),
 }
 
 /// The lock file of a data root.
 pub fn lock_path(root: &Path) -> PathBuf {
-    root.join(RESERVED_PREFIX).join(LOCK_FILE)
+    lock::path(root)
 }
 
-/// The writable putfs serving `root`, if one does. Never creates the lock
-/// file and never waits: the lock is taken and dropped at once.
+/// The process holding `root`'s lock, if one does. Never creates the lock
+/// file and never waits.
 pub fn writer(root: &Path) -> Result<Option<Writer>, OpsError> {
-    let path = lock_path(root);
-    let file = match std::fs::OpenOptions::new()
-        .read(true)
-        // A symlink planted there must not lead us to lock something else.
-        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
-        .open(&path)
-    {
-        Ok(f) => f,
-        // No lock file: no writable server ever ran here, none runs now.
-        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
-        Err(e) => {
-            return Err(OpsError::Io {
-                context: format!(
-                    "cannot tell whether a putfs serves {} writable: opening {}",
-                    root.display(),
-                    path.display()
-                ),
-                error: e,
-            });
-        }
-    };
-    match rustix::fs::flock(&file, FlockOperation::NonBlockingLockExclusive) {
-        // Free: dropping `file` releases it again.
-        Ok(()) => Ok(None),
-        Err(Errno::WOULDBLOCK) => Ok(Some(Writer {
-            pid: read_pid(&file),
-            lock: path,
-        })),
-        Err(e) => Err(OpsError::Io {
-            context: format!("testing the lock {}", path.display()),
-            error: e.into(),
+    match lock::probe(root) {
+        Ok(h) => Ok(h.map(|h| Writer::of(root, h))),
+        Err(error) => Err(OpsError::Io {
+            context: format!(
+                "cannot tell whether a putfs serves {} writable: testing {}",
+                root.display(),
+                lock_path(root).display()
+            ),
+            error,
         }),
     }
 }
 
-fn read_pid(mut file: &File) -> Option<u32> {
-    let mut text = String::new();
-    std::io::Read::read_to_string(&mut file, &mut text).ok()?;
-    text.trim().parse().ok()
+/// As [`writer`], with a failure to test the lock as [`Known::Unknown`].
+pub fn known(root: &Path) -> Known {
+    match writer(root) {
+        Ok(None) => Known::Free,
+        Ok(Some(w)) => Known::Held(w),
+        Err(e) => Known::Unknown(e.to_string()),
+    }
+}
+
+/// Why the lock could not be held.
+pub enum NotHeld {
+    /// Someone holds it.
+    By(Writer),
+    /// The root has no `.putfs/`: no putfs serves it writable, and none can
+    /// start there without `--init`.
+    NoMarker,
+    Failed(OpsError),
+}
+
+/// Hold `root`'s lock (exclusive) until the returned file is dropped, as
+/// `what`: no putfs can start writing there meanwhile (one that tries
+/// refuses, naming `what` and this pid).
+pub fn hold(root: &Path, what: &str) -> Result<File, NotHeld> {
+    if !root.join(RESERVED_PREFIX).is_dir() {
+        return Err(NotHeld::NoMarker);
+    }
+    lock::acquire(root, Some(what), lock::WAIT).map_err(|e| match e {
+        OpenError::Locked { holder, .. } => NotHeld::By(Writer::of(root, holder)),
+        e => NotHeld::Failed(OpsError::Other(e.to_string())),
+    })
 }
 
 /// Refuse (exit 3) while a writable putfs serves `root`, naming it and
@@ -98,8 +129,16 @@ pub fn refuse_if_served(root: &Path, what: &str) -> Result<(), OpsError> {
     }
 }
 
-/// The message for a root that a writable putfs still serves.
+/// The message for a root whose lock is held.
 pub fn served_message(root: &Path, w: &Writer, what: &str) -> String {
+    if !w.is_server() {
+        return format!(
+            "{} holds the writer's lock of {} ({}): {what}. Wait for it to finish",
+            w.who(),
+            root.display(),
+            w.lock.display()
+        );
+    }
     format!(
         "{} is serving {} writable (it holds {}): {what}. Stop it first (systemctl stop \
          putfs-primary{}), or start it with --read-only",
@@ -113,6 +152,7 @@ pub fn served_message(root: &Path, w: &Writer, what: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn a_held_lock_names_its_holder_and_a_free_one_stays_free() {
@@ -121,29 +161,40 @@ mod tests {
         std::fs::create_dir(t.path().join(".putfs")).unwrap();
         assert_eq!(writer(t.path()).unwrap(), None, "no lock file");
 
-        // What a writable server does (store::open::lock_writer).
-        let held = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true)
-            .open(lock_path(t.path()))
-            .unwrap();
-        rustix::fs::flock(&held, FlockOperation::NonBlockingLockExclusive).unwrap();
-        std::fs::write(lock_path(t.path()), "4242\n").unwrap();
+        // What a writable server does.
+        let held = lock::acquire(t.path(), None, Duration::ZERO).unwrap();
         let w = writer(t.path()).unwrap().expect("held");
-        assert_eq!(w.pid, Some(4242));
+        assert_eq!(w.pid, Some(std::process::id()));
+        assert!(w.is_server());
         let msg = served_message(t.path(), &w, "a rollback would pull the data from under it");
+        let pid = std::process::id();
         assert!(
-            msg.contains("pid 4242") && msg.contains("kill 4242"),
+            msg.contains(&format!("pid {pid}")) && msg.contains(&format!("kill {pid}")),
             "{msg}"
         );
         let e = refuse_if_served(t.path(), "x").unwrap_err();
         assert_eq!(e.exit_code(), 3);
+        assert!(matches!(
+            hold(t.path(), "putfs ops rollback"),
+            Err(NotHeld::By(_))
+        ));
 
         drop(held);
         assert_eq!(writer(t.path()).unwrap(), None, "released with its holder");
-        // Our own test took and dropped it: still free for a server.
-        assert_eq!(writer(t.path()).unwrap(), None);
+        // Our own probe took and dropped it: still free for a holder.
+        let mine = hold(t.path(), "putfs ops rollback").ok().expect("free");
+        let w = writer(t.path()).unwrap().expect("held by us");
+        assert_eq!(w.who(), format!("putfs ops rollback (pid {pid})"));
+        assert!(!w.is_server());
+        drop(mine);
+    }
+
+    #[test]
+    fn an_untestable_lock_is_unknown() {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::create_dir(t.path().join(".putfs")).unwrap();
+        std::os::unix::fs::symlink("/dev/null", lock_path(t.path())).unwrap();
+        assert!(matches!(known(t.path()), Known::Unknown(_)));
+        assert!(matches!(hold(t.path(), "x"), Err(NotHeld::Failed(_))));
     }
 }

@@ -133,20 +133,27 @@ pub struct CrashFs {
 impl CrashFs {
     /// Mount an empty filesystem (root dir mode 0755) on `mountpoint` (an existing empty dir).
     pub fn mount(mountpoint: &Path) -> io::Result<CrashFs> {
+        CrashFs::mount_typed(mountpoint, "crashfs")
+    }
+
+    /// Mount an empty filesystem whose type the kernel reports as
+    /// `fuse.<subtype>` (in `/proc/self/mountinfo`): lets a test stand in
+    /// for a filesystem that is judged by its type (e.g. `sshfs`).
+    pub fn mount_typed(mountpoint: &Path, subtype: &str) -> io::Result<CrashFs> {
         let uid = rustix::process::getuid().as_raw();
         let gid = rustix::process::getgid().as_raw();
         let root = Meta::new(0o755, uid, gid, SystemTime::now());
-        CrashFs::start(mountpoint, Model::new(root, Xattrs::new()))
+        CrashFs::start(mountpoint, Model::new(root, Xattrs::new()), subtype)
     }
 
     /// Mount with the contents of a plain directory loaded as fully durable
     /// (files, dirs, symlinks, modes, owners, times with ns, `user.*`
     /// xattrs, hard links); used to continue after a cut.
     pub fn mount_from(mountpoint: &Path, image: &Path) -> io::Result<CrashFs> {
-        CrashFs::start(mountpoint, image::load(image)?)
+        CrashFs::start(mountpoint, image::load(image)?, "crashfs")
     }
 
-    fn start(mountpoint: &Path, model: Model) -> io::Result<CrashFs> {
+    fn start(mountpoint: &Path, model: Model, subtype: &str) -> io::Result<CrashFs> {
         let mountpoint = mountpoint.canonicalize().map_err(|e| {
             io::Error::new(
                 e.kind(),
@@ -171,9 +178,9 @@ impl CrashFs {
         );
         let data = CString::new(data).map_err(io::Error::other)?;
         rustix::mount::mount(
-            "crashfs",
+            subtype,
             &mountpoint,
-            "fuse.crashfs",
+            format!("fuse.{subtype}").as_str(),
             MountFlags::NOSUID | MountFlags::NODEV,
             Some(data.as_c_str()),
         )

@@ -62,17 +62,65 @@ pub fn publish_noreplace(
     name: &str,
     use_rename: &std::sync::atomic::AtomicBool,
 ) -> Result<(), Errno> {
+    rename_noreplace(dir, tmp, dir, name, use_rename)
+}
+
+/// Move `from` in `from_dir` to `to` in `to_dir` (same filesystem) without
+/// ever replacing an existing entry, as [`publish_noreplace`] does.
+pub fn rename_noreplace(
+    from_dir: BorrowedFd<'_>,
+    from: &str,
+    to_dir: BorrowedFd<'_>,
+    to: &str,
+    use_rename: &std::sync::atomic::AtomicBool,
+) -> Result<(), Errno> {
     use std::sync::atomic::Ordering::Relaxed;
     if use_rename.load(Relaxed) {
-        match rustix::fs::renameat_with(dir, tmp, dir, name, RenameFlags::NOREPLACE) {
+        match rustix::fs::renameat_with(from_dir, from, to_dir, to, RenameFlags::NOREPLACE) {
             Err(Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP) => use_rename.store(false, Relaxed),
             other => return other,
         }
     }
-    rustix::fs::linkat(dir, tmp, dir, name, AtFlags::empty())?;
-    // The object is published; the temp name is now only a second link.
-    let _ = rustix::fs::unlinkat(dir, tmp, AtFlags::empty());
+    rustix::fs::linkat(from_dir, from, to_dir, to, AtFlags::empty())?;
+    // The object is in place; the old name is now only a second link.
+    let _ = rustix::fs::unlinkat(from_dir, from, AtFlags::empty());
     Ok(())
+}
+
+/// Open the directory made of `segments` beneath `root`, creating each
+/// missing one with `mkdirat` (mode from `mode_of(path so far)`; the
+/// umask applies). `created(parent, name, path so far)` is told of every
+/// directory this call made, at once (before anything else can fail); one
+/// that appears meanwhile (made by someone else) is simply used. ENOTDIR:
+/// a file is in the way.
+pub fn create_dirs<'s>(
+    root: BorrowedFd<'_>,
+    segments: impl IntoIterator<Item = &'s str>,
+    mut mode_of: impl FnMut(&str) -> Result<Mode, Errno>,
+    mut created: impl FnMut(BorrowedFd<'_>, &str, &str) -> Result<(), Errno>,
+) -> Result<OwnedFd, Errno> {
+    use rustix::fd::AsFd;
+    let mut cur = rustix::io::dup(root)?;
+    let mut path = String::new();
+    for seg in segments {
+        if !path.is_empty() {
+            path.push('/');
+        }
+        path.push_str(seg);
+        cur = match open_dir(root, &path) {
+            Ok(fd) => fd,
+            Err(Errno::NOENT) => {
+                match rustix::fs::mkdirat(&cur, seg, mode_of(&path)?) {
+                    Ok(()) => created(cur.as_fd(), seg, &path)?,
+                    Err(Errno::EXIST) => {}
+                    Err(e) => return Err(e),
+                }
+                open_dir(cur.as_fd(), seg)?
+            }
+            Err(e) => return Err(e),
+        };
+    }
+    Ok(cur)
 }
 
 /// Publish `tmp` as `name`, atomically replacing whatever was there.

@@ -19,10 +19,14 @@ mod fault;
 /// also the safe way for tools (`putfs ops`) to touch a live data root.
 pub mod fsops;
 pub mod heartbeat;
+pub mod identity;
 mod internal;
 pub mod key;
 mod keylock;
 mod list;
+/// The writer's lock (`.putfs/lock`): held by a writable server, and by
+/// tools changing a root behind its back; probed by tools that ask.
+pub mod lock;
 mod meta;
 mod open;
 pub mod policy;
@@ -47,8 +51,9 @@ pub use key::{
     Key, KeyError, KeyLimits, Prefix, RESERVED_PREFIX, TEMP_PREFIX, Target, addressable_name,
 };
 pub use list::{Entry, ListOptions, Listing};
+pub use lock::{Holder, LOCK_FILE};
 pub use meta::ObjectMeta;
-pub use open::{LOCK_FILE, OpenError};
+pub use open::OpenError;
 pub use policy::{KeyMatcher, OnExisting, Policy};
 pub use read::{Object, hash_file};
 pub use sink::{Compare, Sink};
@@ -64,6 +69,10 @@ pub struct StoreConfig {
     pub policy: Policy,
     /// Make an existing directory without putfs's marker a new data root.
     pub init: bool,
+    /// Create the root if it does not exist (a writable server's start on a
+    /// fresh path). Tools opening another node's root say no: a root that
+    /// is missing there is a filesystem that is not mounted.
+    pub create_root: bool,
 }
 
 /// What the store reports as it works; a front end turns it into metrics.
@@ -110,15 +119,27 @@ pub struct Store {
 }
 
 impl Store {
-    /// Open the data root: create and mark it if it does not exist, refuse
-    /// an unmarked directory (unless `init`), and take the writer's lock
-    /// (see `open.rs`). A read-only store needs only the directory.
+    /// Open the data root: create and mark it if it does not exist (and
+    /// `create_root`), refuse an unmarked directory (unless `init`), and
+    /// take the writer's lock (see `open.rs`, `lock.rs`). A read-only store
+    /// needs only the directory.
     pub fn open(config: StoreConfig, observer: Arc<dyn Observer>) -> Result<Store, OpenError> {
-        open::prepare(&config.root, config.read_only, config.init)?;
+        Store::open_as(config, observer, None)
+    }
+
+    /// As [`Store::open`], for a tool that changes a root: `what` is what
+    /// the writer's lock tells whoever meets it ("putfs ops …").
+    pub fn open_as(
+        config: StoreConfig,
+        observer: Arc<dyn Observer>,
+        what: Option<&str>,
+    ) -> Result<Store, OpenError> {
+        let c = &config;
+        open::prepare(&c.root, c.read_only, c.init, c.create_root)?;
         let writer_lock = if config.read_only {
             None
         } else {
-            Some(open::lock_writer(&config.root)?)
+            Some(lock::acquire(&config.root, what, lock::WAIT)?)
         };
         let mut id = [0u8; 8];
         getrandom::fill(&mut id).map_err(|e| OpenError::Io {
@@ -207,6 +228,7 @@ pub(crate) mod testutil {
             limits: KeyLimits::default(),
             policy: Policy::default(),
             init: true,
+            create_root: true,
         };
         let store = Store::open(cfg, Arc::new(Unobserved)).unwrap();
         (t, std::sync::Arc::new(store))

@@ -3,24 +3,23 @@
 //! A data root is a directory that holds putfs's `.putfs/` folder (every
 //! root putfs has served writable has one, and so has every replica the
 //! shipped replication feeds). A writable server
-//! - creates a root that does not exist yet, durably, and marks it;
+//! - creates a root that does not exist yet, durably, and marks it (a tool
+//!   writing into another node's root never does: a missing root there is
+//!   a filesystem that is not mounted, `StoreConfig::create_root`);
 //! - refuses an existing directory without the marker: in a failover that
 //!   is most often the empty mountpoint of a dataset that is not mounted,
 //!   and a writable server there would write beside ZFS, into the bare
 //!   directory (`--init` marks such a directory as a new root on purpose);
-//! - takes an exclusive lock (`.putfs/lock`, flock) for the life of the
-//!   process, so a second writable server on the same root refuses to start.
+//! - takes the writer's lock (`lock.rs`) for the life of the process, so a
+//!   second writable server on the same root refuses to start.
 //!
 //! A read-only server needs only an existing directory and takes no lock.
 
 use std::fs::File;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use rustix::fs::FlockOperation;
-use rustix::io::Errno;
-
 use super::key::RESERVED_PREFIX;
+use super::lock::{self, Holder};
 
 /// Why a data root cannot be opened. Each message names the path and what
 /// to do about it.
@@ -35,15 +34,10 @@ pub enum OpenError {
     NotARoot { path: PathBuf },
     #[error("the data root {path} is not a directory")]
     NotADirectory { path: PathBuf },
-    #[error("the data root {path} does not exist (a read-only server never creates it)")]
-    Missing { path: PathBuf },
-    #[error(
-        "another putfs process{} is already serving {path} writable (it holds {lock}); \
-         stop it first, or start this one with --read-only",
-        holder.map(|p| format!(" (pid {p})")).unwrap_or_default(),
-        lock = path.join(RESERVED_PREFIX).join(LOCK_FILE).display()
-    )]
-    Locked { path: PathBuf, holder: Option<u32> },
+    #[error("the data root {path} does not exist ({why})")]
+    Missing { path: PathBuf, why: &'static str },
+    #[error("{}", locked(path, holder))]
+    Locked { path: PathBuf, holder: Holder },
     #[error("{what} {path}: {source}")]
     Io {
         what: &'static str,
@@ -52,9 +46,29 @@ pub enum OpenError {
     },
 }
 
-/// The writer's lock, in `.putfs/`: `putfs ops` tests it to learn whether a
-/// writable server is serving a root.
-pub const LOCK_FILE: &str = "lock";
+/// What a writer that finds the lock held is told.
+fn locked(root: &Path, holder: &Holder) -> String {
+    let lock = lock::path(root);
+    match &holder.what {
+        None => format!(
+            "another putfs process{} is already serving {} writable (it holds {}); stop it \
+             first, or start this one with --read-only",
+            holder
+                .pid
+                .map(|p| format!(" (pid {p})"))
+                .unwrap_or_default(),
+            root.display(),
+            lock.display()
+        ),
+        Some(_) => format!(
+            "{} holds the writer's lock of {} ({}), and no putfs may write there until it \
+             ends: wait for it, or start this one with --read-only",
+            holder.who(),
+            root.display(),
+            lock.display()
+        ),
+    }
+}
 
 fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> OpenError {
     let path = path.to_owned();
@@ -62,7 +76,7 @@ fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> OpenErr
 }
 
 /// Check (and for a writable server, create or mark) the data root.
-pub fn prepare(root: &Path, read_only: bool, init: bool) -> Result<(), OpenError> {
+pub fn prepare(root: &Path, read_only: bool, init: bool, create: bool) -> Result<(), OpenError> {
     let meta = match std::fs::metadata(root) {
         Ok(m) => Some(m),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
@@ -74,6 +88,11 @@ pub fn prepare(root: &Path, read_only: bool, init: bool) -> Result<(), OpenError
         }),
         None if read_only => Err(OpenError::Missing {
             path: root.to_owned(),
+            why: "a read-only server never creates it",
+        }),
+        None if !create => Err(OpenError::Missing {
+            path: root.to_owned(),
+            why: "it is not created here: is its filesystem mounted?",
         }),
         None => {
             create_dir_durably(root)?;
@@ -141,40 +160,6 @@ fn fsync_dir(dir: &Path) -> Result<(), OpenError> {
         .map_err(io("cannot fsync", dir))
 }
 
-/// Take the writer's lock; held as long as the returned file is open.
-pub fn lock_writer(root: &Path) -> Result<File, OpenError> {
-    let path = root.join(RESERVED_PREFIX).join(LOCK_FILE);
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .read(true)
-        .write(true)
-        // Never truncate the target of a symlink someone left there.
-        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
-        .open(&path)
-        .map_err(io("cannot open the writer's lock", &path))?;
-    match rustix::fs::flock(&file, FlockOperation::NonBlockingLockExclusive) {
-        Ok(()) => {}
-        Err(Errno::WOULDBLOCK) => {
-            let holder = std::fs::read_to_string(&path)
-                .ok()
-                .and_then(|s| s.trim().parse().ok());
-            return Err(OpenError::Locked {
-                path: root.to_owned(),
-                holder,
-            });
-        }
-        Err(e) => return Err(io("cannot lock", &path)(e.into())),
-    }
-    // Who holds it, for the next server's message. Not fsynced: a lock
-    // does not outlive its process.
-    let _ = file
-        .set_len(0)
-        .and_then(|()| writeln!(file, "{}", std::process::id()));
-    Ok(file)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,22 +168,33 @@ mod tests {
     fn creates_and_marks_a_missing_root() {
         let t = tempfile::tempdir().unwrap();
         let root = t.path().join("a/b/root");
-        prepare(&root, false, false).unwrap();
+        prepare(&root, false, false, true).unwrap();
         assert!(root.join(".putfs").is_dir());
         // Marked: accepted again without --init.
-        prepare(&root, false, false).unwrap();
+        prepare(&root, false, false, true).unwrap();
+    }
+
+    #[test]
+    fn a_tool_never_creates_a_missing_root() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path().join("mnt/b-root");
+        let e = prepare(&root, false, true, false).unwrap_err().to_string();
+        assert!(e.contains("does not exist") && e.contains("mounted"), "{e}");
+        assert!(!t.path().join("mnt").exists(), "created");
     }
 
     #[test]
     fn refuses_an_unmarked_directory_unless_init() {
         let t = tempfile::tempdir().unwrap();
-        let err = prepare(t.path(), false, false).unwrap_err().to_string();
+        let err = prepare(t.path(), false, false, true)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains(&t.path().display().to_string()), "{err}");
         assert!(err.contains("mount") && err.contains("--init"), "{err}");
         assert!(!t.path().join(".putfs").exists(), "nothing created");
         // Read-only servers are unaffected.
-        prepare(t.path(), true, false).unwrap();
-        prepare(t.path(), false, true).unwrap();
+        prepare(t.path(), true, false, true).unwrap();
+        prepare(t.path(), false, true, true).unwrap();
         assert!(t.path().join(".putfs").is_dir());
     }
 
@@ -207,24 +203,11 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let file = t.path().join("f");
         std::fs::write(&file, "x").unwrap();
-        let e = prepare(&file, false, false).unwrap_err().to_string();
+        let e = prepare(&file, false, false, true).unwrap_err().to_string();
         assert!(e.contains("is not a directory") && e.contains("/f"), "{e}");
-        let e = prepare(&t.path().join("nope"), true, false)
+        let e = prepare(&t.path().join("nope"), true, false, true)
             .unwrap_err()
             .to_string();
         assert!(e.contains("does not exist") && e.contains("nope"), "{e}");
-    }
-
-    #[test]
-    fn a_second_writer_is_refused_with_the_holder() {
-        let t = tempfile::tempdir().unwrap();
-        prepare(t.path(), false, true).unwrap();
-        let _held = lock_writer(t.path()).unwrap();
-        let e = lock_writer(t.path()).unwrap_err();
-        match &e {
-            OpenError::Locked { holder, .. } => assert_eq!(*holder, Some(std::process::id())),
-            other => panic!("{other}"),
-        }
-        assert!(e.to_string().contains("--read-only"));
     }
 }

@@ -173,40 +173,22 @@ impl Store {
         key: &Key,
         created: &mut Vec<CreatedDir>,
     ) -> Result<OwnedFd> {
-        let not_dir = |e: Errno| match e {
+        let mode = |_: &str| Ok(rustix::fs::Mode::from_raw_mode(0o755));
+        let made = |parent: rustix::fd::BorrowedFd<'_>, name: &str, path: &str| {
+            if self.config.fsync {
+                self.dirs.created(path);
+            }
+            created.push(CreatedDir {
+                parent: rustix::io::dup(parent)?,
+                name: name.to_owned(),
+                path: path.to_owned(),
+            });
+            Ok(())
+        };
+        fsops::create_dirs(root, key.dir_segments(), mode, made).map_err(|e| match e {
             Errno::NOTDIR => StoreError::ParentNotDir,
             e => e.into(),
-        };
-        let mut cur = rustix::io::dup(root).map_err(StoreError::from)?;
-        let mut path = String::new();
-        for seg in key.dir_segments() {
-            if !path.is_empty() {
-                path.push('/');
-            }
-            path.push_str(seg);
-            cur = match fsops::open_dir(root, &path) {
-                Ok(fd) => fd,
-                Err(Errno::NOENT) => {
-                    match rustix::fs::mkdirat(&cur, seg, rustix::fs::Mode::from_raw_mode(0o755)) {
-                        Ok(()) => {
-                            if self.config.fsync {
-                                self.dirs.created(&path);
-                            }
-                            created.push(CreatedDir {
-                                parent: rustix::io::dup(&cur).map_err(StoreError::from)?,
-                                name: seg.to_owned(),
-                                path: path.clone(),
-                            });
-                        }
-                        Err(Errno::EXIST) => {}
-                        Err(e) => return Err(not_dir(e)),
-                    }
-                    fsops::open_dir(cur.as_fd(), seg).map_err(not_dir)?
-                }
-                Err(e) => return Err(not_dir(e)),
-            };
-        }
-        Ok(cur)
+        })
     }
 }
 

@@ -4,24 +4,28 @@
 //! `rollback`. Then show the deletes the old primary acknowledged after the
 //! snapshot, with the command that applies them, or apply them when asked.
 //!
+//! - `dest.rs`, `remote_fs.rs`: `--to`, checked to be another node's data
+//!   root (existing, not this node's own, not on a network filesystem);
 //! - `node.rs`, `http.rs`: a putfs node (`--to http://…`), keys created
 //!   with `If-None-Match: *`;
-//! - `rsync.rs`, `target.rs`, `publish.rs`, `durable.rs`: a data root
-//!   reached as a directory, staged by rsync under its `.putfs/`, published
-//!   without replacing, fsynced file by file and directory by directory;
+//! - `rsync.rs`, `target.rs`, `publish.rs`, `durable.rs`, `peer_root.rs`:
+//!   a data root reached as a directory, staged by rsync under its
+//!   `.putfs/`, published without replacing, fsynced file by file and
+//!   directory by directory;
 //! - `deletes/`: the acknowledged deletes;
 //! - `command.rs`: the command line that applies them.
 
 mod command;
-mod deletes;
+pub(crate) mod deletes;
+pub(crate) mod dest;
 mod durable;
 mod http;
 mod node;
+mod peer_root;
 mod publish;
+mod remote_fs;
 mod rsync;
 mod target;
-
-use std::path::PathBuf;
 
 use clap::Args;
 
@@ -30,7 +34,10 @@ use super::error::OpsError;
 use super::find_gap::{self, GapReport};
 use super::gap::{Change, Kind};
 use super::state::{self, DeleteRun, Transfer};
+use super::writer_lock;
+use crate::store::{Key, KeyLimits};
 use deletes::Backend;
+use dest::Destination;
 
 /// Copy the gap files to the new primary (purely additive), verify them
 /// there, and record the result so `rollback` knows it is safe.
@@ -44,10 +51,15 @@ use deletes::Backend;
 /// rename that never replaces, and every object and directory is fsynced
 /// before the transfer is recorded).
 ///
+/// DEST must be another node's data root: a directory that does not exist
+/// (or holds no .putfs/), this node's own root or address, and a directory
+/// on a network filesystem are refused before anything is copied.
+///
 /// Objects deleted on this node after the snapshot are listed, with the
 /// command that deletes them at DEST: --apply-deletes deletes each one
-/// where DEST still holds exactly the snapshot's bytes, never what DEST
-/// wrote since. Rerunning after an interruption finishes the job.
+/// where DEST still holds the snapshot's own copy (same bytes, same
+/// mtime), never what DEST wrote since. Rerunning after an interruption
+/// finishes the job.
 #[derive(Debug, Args)]
 pub struct TransferArgs {
     #[command(flatten)]
@@ -71,7 +83,7 @@ pub struct TransferArgs {
     #[arg(long)]
     pub ignore_conflicts: bool,
     /// Also delete at DEST the objects deleted here after the snapshot,
-    /// where DEST still holds the snapshot's bytes (asks first; --yes).
+    /// where DEST still holds the snapshot's own copy (asks first; --yes).
     /// At a directory only while no writable putfs serves it.
     #[arg(long)]
     pub apply_deletes: bool,
@@ -86,45 +98,30 @@ pub struct Outcome {
     pub conflicts: Vec<String>,
 }
 
-/// Where the gap goes.
-enum Destination {
-    Node(node::Node),
-    Dir(PathBuf),
-}
-
-impl Destination {
-    fn parse(to: &str, token: Option<String>) -> Result<Destination, OpsError> {
-        if to.starts_with("http://") || to.starts_with("https://") {
-            Ok(Destination::Node(node::Node::new(to, token)?))
-        } else if rsync::is_local(to) {
-            Ok(Destination::Dir(PathBuf::from(to)))
-        } else {
-            Err(OpsError::Usage(format!(
-                "--to {to} is a remote rsync destination: transfer-gap must place every object \
-                 there without replacing anything, and fsync it and its directories before it \
-                 records the transfer, which it can do only on a path it reaches itself. Use \
-                 the new primary's putfs (--to http://HOST:PORT; it verifies and fsyncs every \
-                 object it accepts), or run with a local path to its data root"
-            )))
-        }
-    }
+/// A key of the gap as the store takes it: any key some putfs accepted
+/// (the limits A's server was run with are not known here).
+pub(crate) fn parse_key(key: &str) -> Result<Key, OpsError> {
+    let any = KeyLimits {
+        max_depth: usize::MAX,
+        max_key_bytes: usize::MAX,
+    };
+    Key::parse(key, any).map_err(|e| OpsError::Other(format!("{key:?} is not a putfs key: {e}")))
 }
 
 pub fn run(args: TransferArgs) -> Result<(), OpsError> {
     let ctx = Ctx::new(args.live.clone(), args.common.clone());
-    let dest = Destination::parse(&args.to, args.token.clone())?;
-    let report = find_gap::compute(&ctx, &args.snapshot, true, false, false)?;
     let root = ctx.root()?;
+    let dest = Destination::open(&args.to, args.token.clone(), &root)?;
+    let report = find_gap::compute(&ctx, &args.snapshot, true, false, false)?;
     let gap: Vec<&Change> = report.of_kind(Kind::Gap).collect();
     let deleted: Vec<&Change> = report.of_kind(Kind::Deleted).collect();
     let dry_run = ctx.common.dry_run;
     // Deletes at a directory hold its writer's lock from here on: while a
     // server writes there, refused before anything is changed.
-    let dir_deletes = match &dest {
-        Destination::Dir(p) if args.apply_deletes && !deleted.is_empty() => {
-            Some(deletes::dir::DirBackend::open(p, dry_run)?)
-        }
-        _ => None,
+    let backend: Option<Box<dyn Backend + '_>> = if args.apply_deletes && !deleted.is_empty() {
+        Some(dest.delete_backend(dry_run)?)
+    } else {
+        None
     };
     if !ctx.common.json {
         find_gap::print_summary(&report);
@@ -133,11 +130,6 @@ pub fn run(args: TransferArgs) -> Result<(), OpsError> {
     let outcome = match &dest {
         Destination::Node(n) => http::transfer(&ctx, &root, &gap, n, args.jobs)?,
         Destination::Dir(p) => rsync::transfer(&ctx, &root, &gap, p)?,
-    };
-    let backend: Option<Box<dyn Backend + '_>> = match (&dest, dir_deletes) {
-        _ if !args.apply_deletes || deleted.is_empty() => None,
-        (Destination::Node(n), _) => Some(Box::new(deletes::http::HttpBackend(n))),
-        (Destination::Dir(_), d) => d.map(|d| Box::new(d) as Box<dyn Backend>),
     };
     if dry_run {
         eprintln!("dry run: nothing was transferred");
@@ -218,6 +210,10 @@ fn record(
         fingerprint: report.fingerprint(),
         verified: conflicts.is_empty() || args.ignore_conflicts,
         conflicts: conflicts.clone(),
+        deleted: report
+            .of_kind(Kind::Deleted)
+            .map(|c| c.key.clone())
+            .collect(),
         at: state::now(),
     });
     conflicts
@@ -300,11 +296,18 @@ fn pending_notice(deleted: &[&Change], dest: &Destination, to: &str) {
         );
     }
     eprintln!(
-        "!! To delete each one at {to} where it still holds exactly the snapshot's bytes \
-         (never what it wrote since), run:"
+        "!! To delete each one at {to} where it still holds the snapshot's own copy (never \
+         what it wrote since), run (`putfs ops rollback` refuses until they are applied, or \
+         dropped on purpose with --keep-deleted):"
     );
+    let served = |p| {
+        writer_lock::writer(p)
+            .ok()
+            .flatten()
+            .is_some_and(|w| w.is_server())
+    };
     match dest {
-        Destination::Dir(p) if deletes::dir::writer(p).is_some() => {
+        Destination::Dir(p) if served(p) => {
             eprintln!(
                 "!! (a writable putfs serves {to}: deletes go through it; replace \
                  http://ITS-ADDRESS below)"

@@ -6,6 +6,8 @@
 //! from one response, so an `If-Match` sent afterwards names exactly the
 //! version that was compared: the server checks it atomically with the
 //! change (a PUT or DELETE that finds another version answers 412).
+//! `Last-Modified` comes from that same response: an object written on the
+//! node since the snapshot shows a time of its own (`deletes/`).
 
 use std::future::Future;
 use std::time::Duration;
@@ -33,6 +35,8 @@ pub struct Current {
     pub etag: String,
     /// Lower-case hex.
     pub sha256: String,
+    /// `Last-Modified`, in seconds since the epoch.
+    pub modified: Option<i64>,
 }
 
 impl Node {
@@ -71,7 +75,10 @@ impl Node {
 
     /// A request for `key`, with the token.
     pub fn request(&self, method: reqwest::Method, key: &str) -> reqwest::RequestBuilder {
-        let req = self.client.request(method, self.url(key));
+        self.authorized(self.client.request(method, self.url(key)))
+    }
+
+    fn authorized(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
         match &self.token {
             Some(t) => req.bearer_auth(t),
             None => req,
@@ -120,7 +127,12 @@ impl Node {
             s => return Err(unexpected(&what, s, String::new())),
         }
         if let (Some(etag), Some(sha256)) = (etag(&head), repr_sha256(&head)) {
-            return Ok(Some(Current { etag, sha256 }));
+            let modified = modified(&head);
+            return Ok(Some(Current {
+                etag,
+                sha256,
+                modified,
+            }));
         }
         let what = format!("GET {}", self.url(key));
         let resp = self
@@ -133,6 +145,7 @@ impl Node {
         }
         let etag = etag(&resp)
             .ok_or_else(|| OpsError::Other(format!("{what}: the answer has no ETag")))?;
+        let modified = modified(&resp);
         let mut h = Sha256::new();
         let mut body = resp.bytes_stream();
         while let Some(chunk) = body.next().await {
@@ -141,7 +154,34 @@ impl Node {
         Ok(Some(Current {
             etag,
             sha256: hex::encode(h.finalize()),
+            modified,
         }))
+    }
+
+    /// Which data root the node serves (`/.putfs/identity`, see
+    /// `store::identity`); `Err(why)` where it does not say.
+    pub async fn identity(&self) -> Result<Result<String, String>, OpsError> {
+        let url = format!("{}/.putfs/identity", self.base);
+        let what = format!("GET {url}");
+        let resp = self
+            .send_retrying(&what, || self.authorized(self.client.get(&url)))
+            .await?;
+        let status = resp.status().as_u16();
+        if status != 200 {
+            return Ok(Err(format!("HTTP {status}")));
+        }
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| OpsError::Other(format!("{what}: {e}")))?;
+        let body: serde_json::Value = match serde_json::from_slice(&bytes) {
+            Ok(v) => v,
+            Err(e) => return Ok(Err(format!("an answer that is not JSON: {e}"))),
+        };
+        Ok(body["root"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| "an answer without \"root\"".to_owned()))
     }
 }
 
@@ -169,6 +209,13 @@ fn etag(resp: &reqwest::Response) -> Option<String> {
         .get("etag")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned)
+}
+
+fn modified(resp: &reqwest::Response) -> Option<i64> {
+    let v = resp.headers().get("last-modified")?.to_str().ok()?;
+    let t = httpdate::parse_http_date(v).ok()?;
+    let secs = t.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs();
+    i64::try_from(secs).ok()
 }
 
 fn repr_sha256(resp: &reqwest::Response) -> Option<String> {

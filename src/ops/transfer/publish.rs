@@ -6,20 +6,23 @@
 //!
 //! Directories the key needs are created with the staged directory's mode
 //! and owner (what `rsync -a` gave it from the old primary), so the target's
-//! server, running as its own user, can write into them later.
+//! server, running as its own user, can write into them later. The
+//! primitives (the exclusive move, the directory walk, the lookup with its
+//! digest) are the store's own (`store::fsops`, `Store::lookup`).
 
-use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
-use rustix::fs::{AtFlags, Mode, RenameFlags};
+use rustix::fd::AsFd;
+use rustix::fs::{AtFlags, Mode};
 use rustix::io::Errno;
 
 use super::target::{STAGE, Target};
 use crate::ops::error::OpsError;
-use crate::store::digest::hash_reader;
-use crate::store::fsops;
+use crate::store::{StoreError, fsops};
 
 /// Placing one object: attempts when its directory vanishes meanwhile (the
 /// target's server prunes directories a DELETE left empty).
 const ATTEMPTS: u32 = 5;
+
+const IN_THE_WAY: &str = "a parent segment of the key is an object at the destination";
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Placed {
@@ -46,16 +49,13 @@ pub fn place(t: &Target, key: &str, sha256: &str) -> Result<Placed, OpsError> {
     };
     let stage_dir = fsops::open_dir(t.root(), &stage_dir_path).map_err(failed)?;
     for _ in 0..ATTEMPTS {
-        let key_dir = match make_dirs(t, dir, &stage_dir_path) {
+        let key_dir = match make_dirs(t, dir) {
             Ok(fd) => fd,
-            Err(Errno::NOTDIR | Errno::EXIST) => {
-                return Ok(Placed::Conflict(
-                    "a parent segment of the key is an object at the destination".into(),
-                ));
-            }
+            Err(Errno::NOTDIR | Errno::EXIST) => return Ok(Placed::Conflict(IN_THE_WAY.into())),
             Err(e) => return Err(failed(e)),
         };
-        match rename_noreplace(stage_dir.as_fd(), name, key_dir.as_fd()) {
+        let (from, to) = (stage_dir.as_fd(), key_dir.as_fd());
+        match fsops::rename_noreplace(from, name, to, name, t.use_rename()) {
             Ok(()) => return Ok(Placed::Copied),
             Err(Errno::EXIST) => return compare(t, key, sha256),
             // The directory was pruned between our mkdir and the rename.
@@ -69,114 +69,69 @@ pub fn place(t: &Target, key: &str, sha256: &str) -> Result<Placed, OpsError> {
     )))
 }
 
-/// Compare the object the target holds at `key` with `sha256`.
+/// Compare the object the target holds at `key` with `sha256`, as the
+/// target's own store reads it (its stored digest where valid; the bytes
+/// are read in full afterwards, by `rsync::verify`).
 pub fn compare(t: &Target, key: &str, sha256: &str) -> Result<Placed, OpsError> {
-    let fd = match fsops::open_read(t.root(), key) {
-        Ok(fd) => fd,
-        Err(Errno::NOTDIR) => {
+    let reading =
+        |e: StoreError| OpsError::Other(format!("reading {key} at {}: {e}", t.path.display()));
+    let mut obj = match t.store.lookup(&super::parse_key(key)?) {
+        Ok(Some(o)) => o,
+        Ok(None) if fsops::stat_at(t.root(), key).is_ok() => {
             return Ok(Placed::Conflict(
-                "a parent segment of the key is an object at the destination".into(),
+                "not a regular file at the destination".into(),
             ));
         }
-        Err(Errno::NOENT) => {
+        Ok(None) => {
             return Err(OpsError::Other(format!(
                 "{key} vanished from {} while it was transferred; rerun",
                 t.path.display()
             )));
         }
-        Err(e) => {
-            return Err(OpsError::Other(format!(
-                "reading {key} at {}: {e}",
-                t.path.display()
-            )));
+        Err(StoreError::IsDirectory) => {
+            return Ok(Placed::Conflict("a directory at the destination".into()));
         }
+        Err(StoreError::ParentNotDir) => return Ok(Placed::Conflict(IN_THE_WAY.into())),
+        Err(e) => return Err(reading(e)),
     };
-    let file = std::fs::File::from(fd);
-    let meta = file.metadata().map_err(OpsError::io(format!(
-        "reading {key} at {}",
-        t.path.display()
-    )))?;
-    if meta.is_dir() {
-        return Ok(Placed::Conflict("a directory at the destination".into()));
-    }
-    if !meta.is_file() {
-        return Ok(Placed::Conflict(
-            "not a regular file at the destination".into(),
-        ));
-    }
-    let theirs = hash_reader(&file, &[]).map_err(OpsError::io(format!(
-        "reading {key} at {}",
-        t.path.display()
-    )))?;
-    if hex::encode(theirs.sha256) == sha256 {
+    let theirs = hex::encode(obj.digests(&[]).map_err(reading)?.sha256);
+    if theirs == sha256 {
         Ok(Placed::AlreadyThere)
     } else {
         Ok(Placed::Conflict(format!(
-            "the destination holds other bytes, sha256 {}; not replaced",
-            hex::encode(theirs.sha256)
+            "the destination holds other bytes, sha256 {theirs}; not replaced"
         )))
     }
 }
 
-/// Open `dir` beneath the target's root, creating what is missing (mode and
-/// owner copied from the staged twin under `stage_dir`). ENOTDIR or EEXIST:
-/// an object is in the way.
-fn make_dirs(t: &Target, dir: &str, stage_dir: &str) -> Result<OwnedFd, Errno> {
-    let mut cur = rustix::fs::openat(
-        t.root(),
-        ".",
-        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
-        Mode::empty(),
-    )?;
-    if dir.is_empty() {
-        return Ok(cur);
-    }
-    let stage_depth = stage_dir.split('/').count() - dir.split('/').count();
-    let stage_segments: Vec<&str> = stage_dir.split('/').collect();
-    for (i, seg) in dir.split('/').enumerate() {
-        match fsops::open_dir(cur.as_fd(), seg) {
-            Ok(next) => {
-                cur = next;
-                continue;
-            }
-            Err(Errno::NOENT) => {}
-            Err(e) => return Err(e),
-        }
-        let twin = stage_segments[..stage_depth + i + 1].join("/");
-        let model = fsops::stat_at(t.root(), &twin)?;
-        let mode = Mode::from_raw_mode(model.st_mode & 0o7777);
-        let created = match rustix::fs::mkdirat(&cur, seg, mode) {
-            Ok(()) => true,
-            // The target's server made it at the same moment: its own.
-            Err(Errno::EXIST) => false,
-            Err(e) => return Err(e),
-        };
-        let next = fsops::open_dir(cur.as_fd(), seg)?;
-        if created {
-            // As `rsync -a` would have left it: the umask does not apply,
-            // and the owner is kept where we may set it (as root).
-            let _ = rustix::fs::fchmod(&next, mode);
-            let _ = rustix::fs::fchown(
-                &next,
-                Some(rustix::process::Uid::from_raw(model.st_uid)),
-                Some(rustix::process::Gid::from_raw(model.st_gid)),
-            );
-        }
-        cur = next;
-    }
-    Ok(cur)
-}
-
-/// `renameat2(NOREPLACE)` of `name` from `from` to `to`; `link` + `unlink`
-/// where the filesystem has no renameat2 flags.
-fn rename_noreplace(from: BorrowedFd<'_>, name: &str, to: BorrowedFd<'_>) -> Result<(), Errno> {
-    match rustix::fs::renameat_with(from, name, to, name, RenameFlags::NOREPLACE) {
-        Err(Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP) => {}
-        other => return other,
-    }
-    rustix::fs::linkat(from, name, to, name, AtFlags::empty())?;
-    let _ = rustix::fs::unlinkat(from, name, AtFlags::empty());
-    Ok(())
+/// Open `dir` beneath the target's root, creating what is missing with the
+/// mode and owner of its staged twin (what `rsync -a` gave it from the old
+/// primary), so the target's server, running as its own user, can write
+/// into it later. ENOTDIR or EEXIST: an object is in the way.
+fn make_dirs(t: &Target, dir: &str) -> Result<rustix::fd::OwnedFd, Errno> {
+    let segments = dir.split('/').filter(|s| !s.is_empty());
+    let twin = |path: &str| fsops::stat_at(t.root(), &format!("{STAGE}/{path}"));
+    let mode_of = |path: &str| Ok(Mode::from_raw_mode(twin(path)?.st_mode & 0o7777));
+    let made = |parent: rustix::fd::BorrowedFd<'_>, name: &str, path: &str| {
+        // As `rsync -a` would have left it: the umask does not apply, and
+        // the owner is kept where we may set it (as root).
+        let model = twin(path)?;
+        let _ = rustix::fs::chmodat(
+            parent,
+            name,
+            Mode::from_raw_mode(model.st_mode & 0o7777),
+            AtFlags::empty(),
+        );
+        let _ = rustix::fs::chownat(
+            parent,
+            name,
+            Some(rustix::process::Uid::from_raw(model.st_uid)),
+            Some(rustix::process::Gid::from_raw(model.st_gid)),
+            AtFlags::SYMLINK_NOFOLLOW,
+        );
+        Ok(())
+    };
+    fsops::create_dirs(t.root(), segments, mode_of, made)
 }
 
 #[cfg(test)]

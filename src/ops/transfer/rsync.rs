@@ -24,8 +24,6 @@
 use std::io::Write;
 use std::path::Path;
 
-use rustix::fd::AsFd;
-
 use super::Outcome;
 use super::durable;
 use super::publish::{self, Placed};
@@ -139,19 +137,18 @@ fn rsync(ctx: &Ctx, root: &Path, gap: &[&Change], stage: &Path) -> Result<(), Op
     }
 }
 
-/// Read `c` back at the target: our bytes, and a stored digest (if valid
-/// for the file) that says so too.
+/// Read `c` back at the target: our bytes, read in full, and a stored
+/// digest (if valid for the file) that says so too.
 fn verify(target: &Target, c: &Change) -> Result<(), OpsError> {
     let shown = target.path.display();
-    let fd = fsops::open_read(target.root(), &c.key)
-        .map_err(|e| OpsError::Other(format!("verifying {} at {shown}: {e}", c.key)))?;
-    let st = rustix::fs::fstat(&fd)
-        .map_err(|e| OpsError::Other(format!("verifying {} at {shown}: {e}", c.key)))?;
-    let stored = fsops::read_digest(fd.as_fd(), st.st_size as u64, fsops::mtime_ns(&st));
-    let file = std::fs::File::from(fd);
-    let got = hash_reader(&file, &[])
-        .map_err(OpsError::io(format!("verifying {} at {shown}", c.key)))?
-        .sha256;
+    let failed =
+        |e: &dyn std::fmt::Display| OpsError::Other(format!("verifying {} at {shown}: {e}", c.key));
+    let obj = target
+        .store
+        .lookup(&super::parse_key(&c.key)?)
+        .map_err(|e| failed(&e))?
+        .ok_or_else(|| failed(&"it is not there"))?;
+    let got = hash_reader(&obj.file, &[]).map_err(|e| failed(&e))?.sha256;
     let want = c.sha256.as_deref().unwrap_or("?");
     if hex::encode(got) != want {
         return Err(OpsError::Other(format!(
@@ -160,7 +157,7 @@ fn verify(target: &Target, c: &Change) -> Result<(), OpsError> {
             hex::encode(got)
         )));
     }
-    if let Some(d) = stored
+    if let Some(d) = obj.meta.sha256
         && d != got
     {
         return Err(OpsError::Other(format!(

@@ -1,6 +1,7 @@
 //! A data root reached as a directory (the rsync transfer's destination):
 //! checked to be a putfs data root, opened once as a directory fd that
-//! every later path resolves beneath, and locked against a second
+//! every later path resolves beneath, read through the store's own
+//! read-only view (`Store::lookup`), and locked against a second
 //! transfer-gap into it.
 //!
 //! A live putfs may serve and write it meanwhile (B is the new primary):
@@ -9,13 +10,15 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
 
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
-use rustix::fs::{FlockOperation, Mode, OFlags};
-use rustix::io::Errno;
+use rustix::fs::{Mode, OFlags};
 
+use super::dest::require_marked;
+use super::peer_root::{exclusive, store_config};
 use crate::ops::error::OpsError;
-use crate::store::RESERVED_PREFIX;
+use crate::store::{Store, Unobserved};
 
 /// Where rsync writes the gap, under the target's `.putfs/`: invisible to
 /// readers (no key can start with `.putfs`, listings skip it) and on the
@@ -26,6 +29,10 @@ const LOCK: &str = ".putfs/transfer.lock";
 pub struct Target {
     pub path: PathBuf,
     root: OwnedFd,
+    /// The target's objects as its own putfs reads them.
+    pub store: Store,
+    /// Cleared once the filesystem refuses `renameat2(RENAME_NOREPLACE)`.
+    use_rename: AtomicBool,
     /// `None` in a dry run, which creates nothing.
     _lock: Option<File>,
 }
@@ -39,59 +46,35 @@ impl Target {
             Mode::empty(),
         )
         .map_err(|e| OpsError::NotFound(format!("destination {shown}: {e}")))?;
-        match rustix::fs::statat(
-            &root,
-            RESERVED_PREFIX,
-            rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
-        ) {
-            Ok(st) if rustix::fs::FileType::from_raw_mode(st.st_mode).is_dir() => {}
-            _ => {
-                return Err(OpsError::Refused(format!(
-                    "the destination {shown} is not a putfs data root (it has no \
-                     {RESERVED_PREFIX}/ folder): is the new primary's data root mounted there? \
-                     Nothing was copied"
-                )));
-            }
-        }
+        require_marked(path)?;
+        let store = Store::open(store_config(path, true), std::sync::Arc::new(Unobserved))
+            .map_err(|e| OpsError::Other(e.to_string()))?;
         if dry_run {
             return Ok(Target {
                 path: path.to_owned(),
                 root,
+                store,
+                use_rename: AtomicBool::new(true),
                 _lock: None,
             });
         }
-        let lock_path = path.join(LOCK);
-        let lock = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true)
-            .open(&lock_path)
-            .map_err(OpsError::io(format!("opening {}", lock_path.display())))?;
-        match rustix::fs::flock(&lock, FlockOperation::NonBlockingLockExclusive) {
-            Ok(()) => {}
-            Err(Errno::WOULDBLOCK) => {
-                return Err(OpsError::Refused(format!(
-                    "another transfer-gap into {shown} is running (it holds {}); wait for it",
-                    lock_path.display()
-                )));
-            }
-            Err(e) => {
-                return Err(OpsError::Other(format!(
-                    "locking {}: {e}",
-                    lock_path.display()
-                )));
-            }
-        }
+        let busy = format!("another transfer-gap into {shown} is running; wait for it");
+        let lock = exclusive(&path.join(LOCK), &busy)?;
         Ok(Target {
             path: path.to_owned(),
             root,
+            store,
+            use_rename: AtomicBool::new(true),
             _lock: Some(lock),
         })
     }
 
     pub fn root(&self) -> BorrowedFd<'_> {
         self.root.as_fd()
+    }
+
+    pub fn use_rename(&self) -> &AtomicBool {
+        &self.use_rename
     }
 
     /// An empty staging folder (what an interrupted run left is removed).

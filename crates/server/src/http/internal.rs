@@ -6,7 +6,7 @@ use http::{HeaderValue, Method, StatusCode, header};
 
 use super::App;
 use super::error::ApiError;
-use crate::store::heartbeat;
+use crate::store::{heartbeat, identity};
 
 pub const PREFIX: &str = "/.putfs/";
 pub const LIVE: &str = "/.putfs/live";
@@ -17,10 +17,13 @@ pub fn is_internal(path: &str) -> bool {
 
 pub async fn handle(app: &App, method: &Method, path: &str) -> Result<Response, ApiError> {
     let name = path.strip_prefix(PREFIX).unwrap_or("");
-    if !matches!(name, "live" | "ready" | "metrics" | "heartbeat") {
+    if !matches!(
+        name,
+        "live" | "ready" | "metrics" | "heartbeat" | "identity"
+    ) {
         return Err(ApiError::NotFound(format!(
             "{path} is reserved for putfs; its endpoints are {PREFIX}live, {PREFIX}ready, \
-             {PREFIX}metrics and {PREFIX}heartbeat"
+             {PREFIX}metrics, {PREFIX}heartbeat and {PREFIX}identity"
         )));
     }
     if method != Method::GET && method != Method::HEAD {
@@ -44,6 +47,24 @@ pub async fn handle(app: &App, method: &Method, path: &str) -> Result<Response, 
                 )
                     .into_response(),
             })
+        }
+        "identity" => {
+            // Which root this process serves, comparable by a tool on the
+            // same machine (store::identity): transfer-gap's "is the
+            // destination myself?".
+            let root = store.root_path().to_owned();
+            let id = tokio::task::spawn_blocking(move || identity::of_root(&root)).await?;
+            let id = id.map_err(|e| ApiError::Internal(format!("the root's identity: {e}")))?;
+            let mut resp = serde_json::json!({ "root": id })
+                .to_string()
+                .into_response();
+            resp.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            resp.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            Ok(resp)
         }
         "heartbeat" => {
             let hb =

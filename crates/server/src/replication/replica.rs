@@ -137,6 +137,7 @@ mod tests {
             limits: KeyLimits::default(),
             policy: Policy::default(),
             init: true,
+            create_root: true,
         };
         (t, Arc::new(Store::open(cfg, Arc::new(Unobserved)).unwrap()))
     }

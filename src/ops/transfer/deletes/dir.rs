@@ -3,7 +3,8 @@
 //! Reading an object and then unlinking it is a race with any other writer:
 //! a putfs serving the directory could replace the object in between, and
 //! the unlink would destroy its new version. So deletes here go through the
-//! store itself, opened writable: it takes the writer's lock
+//! store itself, opened writable on an existing root only (never created:
+//! `dest.rs` has refused a missing one already): it takes the writer's lock
 //! (`.putfs/lock`), which a writable putfs holds for as long as it runs, so
 //! while a server writes the directory the deletes are refused (and go
 //! through that server's HTTP address instead, where its conditional DELETE
@@ -16,14 +17,11 @@
 use std::fs::File;
 use std::path::Path;
 
-use rustix::fs::FlockOperation;
-use rustix::io::Errno;
-
 use super::{Backend, Deleted, Found};
 use crate::ops::error::OpsError;
-use crate::store::{
-    Condition, Key, KeyLimits, OpenError, Policy, Store, StoreConfig, StoreError, Unobserved,
-};
+use crate::ops::transfer::{parse_key, peer_root};
+use crate::ops::writer_lock;
+use crate::store::{Condition, Key, OpenError, Store, StoreError, Unobserved};
 
 const REPLICATE_LOCK: &str = ".putfs/replicate.lock";
 
@@ -36,20 +34,19 @@ impl DirBackend {
     /// Open `path` for deleting, holding its locks; in a dry run only for
     /// reading (and a held lock is reported as what a real run would meet).
     pub fn open(path: &Path, dry_run: bool) -> Result<DirBackend, OpsError> {
-        let config = StoreConfig {
-            root: path.to_owned(),
-            fsync: true,
-            read_only: dry_run,
-            limits: KeyLimits::default(),
-            policy: Policy::default(),
-            init: false,
-        };
-        let store =
-            Store::open(config, std::sync::Arc::new(Unobserved)).map_err(|e| refusal(path, e))?;
+        let config = peer_root::store_config(path, dry_run);
+        let observer = std::sync::Arc::new(Unobserved);
+        let store = Store::open_as(
+            config,
+            observer,
+            Some("putfs ops transfer-gap --apply-deletes"),
+        )
+        .map_err(|e| refusal(path, e))?;
         let replication = lock(&path.join(REPLICATE_LOCK), dry_run)?;
-        if dry_run && let Some(pid) = writer(path) {
+        if dry_run && let Ok(Some(w)) = writer_lock::writer(path) {
             eprintln!(
-                "note: a writable putfs{pid} serves {}: a real run would refuse to delete there",
+                "note: {} holds the writer's lock of {}: a real run would refuse to delete there",
+                w.who(),
                 path.display()
             );
         }
@@ -62,7 +59,7 @@ impl DirBackend {
 
 impl Backend for DirBackend {
     fn current(&self, key: &str) -> Result<Option<Found>, OpsError> {
-        let key = parse(key)?;
+        let key = parse_key(key)?;
         let mut obj = match self.store.lookup(&key) {
             Ok(Some(o)) => o,
             Ok(None) | Err(StoreError::IsDirectory | StoreError::ParentNotDir) => return Ok(None),
@@ -72,11 +69,12 @@ impl Backend for DirBackend {
         Ok(Some(Found {
             etag: obj.meta.etag(),
             sha256: hex::encode(sha),
+            modified: Some(obj.meta.mtime_ns.div_euclid(1_000_000_000) as i64),
         }))
     }
 
     fn delete_if_match(&self, key: &str, etag: &str) -> Result<Deleted, OpsError> {
-        let key = parse(key)?;
+        let key = parse_key(key)?;
         let etag = etag.to_owned();
         let same = Condition::new(move |m| m.is_some_and(|m| m.etag() == etag));
         match self.store.delete(&key, Some(&same)) {
@@ -89,11 +87,6 @@ impl Backend for DirBackend {
     }
 }
 
-fn parse(key: &str) -> Result<Key, OpsError> {
-    Key::parse(key, KeyLimits::default())
-        .map_err(|e| OpsError::Other(format!("{key:?} is not a key putfs can delete: {e}")))
-}
-
 fn failed(key: &Key, e: StoreError) -> OpsError {
     OpsError::Other(format!("deleting {}: {e}", key.as_str()))
 }
@@ -101,12 +94,21 @@ fn failed(key: &Key, e: StoreError) -> OpsError {
 /// Why the directory cannot be opened for deleting, for the operator.
 fn refusal(path: &Path, e: OpenError) -> OpsError {
     match e {
-        OpenError::Locked { holder, .. } => OpsError::Refused(format!(
+        OpenError::Locked { holder, .. } if holder.what.is_none() => OpsError::Refused(format!(
             "a writable putfs{} serves {}: deleting beside it could remove an object it writes \
              meanwhile, so transfer-gap deletes at a directory only while no writable putfs \
              serves it. Apply the deletes through that server, whose conditional DELETE is \
              atomic: rerun with --to http://ITS-ADDRESS --apply-deletes. Nothing was changed",
-            holder.map(|p| format!(" (pid {p})")).unwrap_or_default(),
+            holder
+                .pid
+                .map(|p| format!(" (pid {p})"))
+                .unwrap_or_default(),
+            path.display()
+        )),
+        OpenError::Locked { holder, .. } => OpsError::Refused(format!(
+            "{} holds the writer's lock of {}: wait for it to finish and run again. Nothing \
+             was changed",
+            holder.who(),
             path.display()
         )),
         OpenError::NotARoot { .. }
@@ -123,41 +125,15 @@ fn lock(path: &Path, dry_run: bool) -> Result<Option<File>, OpsError> {
     if dry_run {
         return Ok(None);
     }
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .map_err(OpsError::io(format!("opening {}", path.display())))?;
-    match rustix::fs::flock(&file, FlockOperation::NonBlockingLockExclusive) {
-        Ok(()) => Ok(Some(file)),
-        Err(Errno::WOULDBLOCK) => Err(OpsError::Refused(format!(
-            "a replication run into this directory holds {}: stop replication into the new \
-             primary first. Nothing was changed",
-            path.display()
-        ))),
-        Err(e) => Err(OpsError::Other(format!("locking {}: {e}", path.display()))),
-    }
-}
-
-/// The pid holding the writer's lock, as `" (pid N)"`, if a process holds it.
-pub fn writer(path: &Path) -> Option<String> {
-    let lock = path.join(".putfs/lock");
-    let file = File::open(&lock).ok()?;
-    match rustix::fs::flock(&file, FlockOperation::NonBlockingLockShared) {
-        Ok(()) => None,
-        Err(_) => Some(
-            std::fs::read_to_string(&lock)
-                .ok()
-                .and_then(|s| s.trim().parse::<u32>().ok())
-                .map(|p| format!(" (pid {p})"))
-                .unwrap_or_default(),
-        ),
-    }
+    let busy = "a replication run into this directory is going on: stop replication into \
+                the new primary first. Nothing was changed";
+    peer_root::exclusive(path, busy).map(Some)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn root() -> tempfile::TempDir {
         let t = tempfile::tempdir().unwrap();
@@ -193,15 +169,34 @@ mod tests {
     }
 
     #[test]
+    fn never_creates_a_missing_root() {
+        let t = tempfile::tempdir().unwrap();
+        let missing = t.path().join("mnt/b-root");
+        let e = DirBackend::open(&missing, false).err().unwrap();
+        assert_eq!(e.exit_code(), 3, "{e}");
+        assert!(!t.path().join("mnt").exists(), "created the root");
+    }
+
+    #[test]
     fn refused_while_a_writer_holds_the_root() {
         let t = root();
-        let held = DirBackend::open(t.path(), false).unwrap();
+        // A writable server: deletes go through its HTTP address.
+        let server = crate::store::lock::acquire(t.path(), None, Duration::ZERO).unwrap();
         let e = DirBackend::open(t.path(), false).err().unwrap();
         assert_eq!(e.exit_code(), 3, "{e}");
         assert!(e.to_string().contains("http://"), "{e}");
-        assert!(writer(t.path()).is_some());
+        drop(server);
+        // Another run of ours: wait for it.
+        let held = DirBackend::open(t.path(), false).unwrap();
+        let e = DirBackend::open(t.path(), false).err().unwrap();
+        assert_eq!(e.exit_code(), 3, "{e}");
+        assert!(
+            e.to_string().contains("transfer-gap --apply-deletes (pid"),
+            "{e}"
+        );
+        assert!(writer_lock::writer(t.path()).unwrap().is_some());
         drop(held);
-        assert!(writer(t.path()).is_none());
+        assert!(writer_lock::writer(t.path()).unwrap().is_none());
         // A dry run only reads.
         DirBackend::open(t.path(), true).unwrap();
     }

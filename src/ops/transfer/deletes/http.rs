@@ -13,6 +13,7 @@ impl Backend for HttpBackend<'_> {
         Ok(node.block_on(node.current(key))?.map(|c| Found {
             etag: c.etag,
             sha256: c.sha256,
+            modified: c.modified,
         }))
     }
 

@@ -2,14 +2,24 @@
 //! `deleted`): without this step the recovery brings them back, since the
 //! new primary B still holds what the snapshot held.
 //!
-//! A delete is applied at B only where B still holds the snapshot's exact
-//! bytes: B's own writes since the failover always win. Each key is read
-//! (version and SHA-256 from one look), compared with the snapshot's digest,
-//! and deleted on the condition that B still holds that very version, a
-//! condition B checks atomically with the unlink (`If-Match` over HTTP; at
-//! a directory, the store's own conditional delete under the writer's lock,
-//! taken so that no putfs can write there meanwhile: `dir.rs`). A version
-//! that changed in between is kept and reported, never forced.
+//! A delete is applied at B only where B still holds the snapshot's own
+//! copy: B's own writes since the failover always win. Each key is read
+//! (version, SHA-256 and modification time from one look) and compared
+//! with the snapshot's: the same bytes *and* the same modification time
+//! (to the second). zfs receive, `rsync -a` and rclone keep a replicated
+//! object's mtime, while an object a client wrote on B since (deleted and
+//! PUT again, or a mutable key replaced, even with the very same bytes) is
+//! a new file with a time of its own. It is deleted on the condition that
+//! B still holds that very version, a condition B checks atomically with
+//! the unlink (`If-Match` over HTTP; at a directory, the store's own
+//! conditional delete under the writer's lock, taken so that no putfs can
+//! write there meanwhile: `dir.rs`). A version that changed in between is
+//! kept and reported, never forced.
+//!
+//! What cannot be seen: a PUT on B of exactly the bytes of an object B
+//! still holds is answered 204 without touching the object (write-once
+//! keys), so it leaves no trace, and such a key is deleted like the
+//! others. The plan says so.
 //!
 //! Rerunning is harmless: what is gone is reported as absent.
 
@@ -27,6 +37,8 @@ use crate::ops::state::{DeleteRun, KeptDelete, now};
 pub struct Found {
     pub etag: String,
     pub sha256: String,
+    /// Its modification time, in seconds since the epoch, where known.
+    pub modified: Option<i64>,
 }
 
 /// What a conditional delete did.
@@ -74,12 +86,7 @@ pub fn apply(
     for d in deleted {
         let plan = match backend.current(&d.key)? {
             None => Plan::Absent,
-            Some(f) if Some(&f.sha256) == d.sha256.as_ref() => Plan::Delete(f.etag),
-            Some(f) => Plan::Keep(format!(
-                "{destination} holds other bytes (sha256 {}) than the snapshot: written there \
-                 since",
-                f.sha256
-            )),
+            Some(f) => judge(d, f, destination),
         };
         plans.push(plan);
     }
@@ -90,8 +97,8 @@ pub fn apply(
     show_plan(ctx, deleted, &plans, destination);
     if to_delete > 0 {
         let what = format!(
-            "Delete {to_delete} object(s) at {destination} (each holds exactly the snapshot's \
-             bytes)?"
+            "Delete {to_delete} object(s) at {destination} (each is the snapshot's own copy: same \
+             bytes, same mtime)?"
         );
         if !ctx.confirm(&what, "delete")? {
             return Ok(None);
@@ -129,6 +136,35 @@ pub fn apply(
     Ok(Some(run))
 }
 
+/// Delete only the snapshot's own copy: its bytes, and its mtime.
+fn judge(d: &Change, f: Found, destination: &str) -> Plan {
+    if Some(&f.sha256) != d.sha256.as_ref() {
+        return Plan::Keep(format!(
+            "{destination} holds other bytes (sha256 {}) than the snapshot: written there since",
+            f.sha256
+        ));
+    }
+    let snapshot_s = d.mtime_ns.div_euclid(1_000_000_000) as i64;
+    match f.modified {
+        Some(m) if m == snapshot_s => Plan::Delete(f.etag),
+        Some(m) => Plan::Keep(format!(
+            "{destination} holds the snapshot's bytes, but as an object written there since \
+             (modified {}, the snapshot's copy {})",
+            rfc3339(m),
+            rfc3339(snapshot_s)
+        )),
+        None => Plan::Keep(format!(
+            "{destination} does not say when its copy was written, so it cannot be told from \
+             one a client wrote there since"
+        )),
+    }
+}
+
+fn rfc3339(secs: i64) -> String {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs.max(0) as u64);
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
 fn show_plan(ctx: &Ctx, deleted: &[&Change], plans: &[Plan], destination: &str) {
     if ctx.common.json {
         let lines: Vec<PlanLine> = deleted
@@ -157,6 +193,14 @@ fn show_plan(ctx: &Ctx, deleted: &[&Change], plans: &[Plan], destination: &str) 
             Plan::Absent => eprintln!("  gone    {} (already deleted there)", d.key),
             Plan::Keep(why) => eprintln!("  KEEP    {}: {why}", d.key),
         }
+    }
+    if plans.iter().any(|p| matches!(p, Plan::Delete(_))) {
+        eprintln!(
+            "  (each \"delete\" is the snapshot's own copy, same bytes and same mtime; one \
+             thing cannot be seen: a client's PUT at {destination} of exactly those bytes, \
+             answered 204, leaves the object untouched, so such a key is deleted too. See \
+             README, \"Disaster recovery\")"
+        );
     }
 }
 
