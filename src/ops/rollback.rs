@@ -6,6 +6,13 @@
 //! - no writable putfs serves it (the writer's lock in `.putfs/lock`):
 //!   objects it acknowledges during or after the rollback would be
 //!   destroyed unseen, or served from a tree that changed under it;
+//! - the gap it destroys is computed by walking both trees, which
+//!   depends on nothing but them; where `zfs diff` exists it must agree,
+//!   so a transfer that used it cannot have missed what is destroyed
+//!   (`gap_report`; `--no-zfs-diff` drops that cross-check);
+//! - the live tree is the data: a data root, the dataset mounted there in
+//!   the mount table, not most of the snapshot gone (`live_root`,
+//!   `mass_delete`);
 //! - the gap it destroys was transferred and verified (the state file);
 //! - no hold other than zrepl's pins a snapshot it destroys (see `holds`:
 //!   zrepl's are released, others refused with the commands to run).
@@ -21,8 +28,8 @@ use clap::Args;
 
 use super::context::{CommonArgs, Ctx, LiveArgs, SnapshotArgs};
 use super::error::OpsError;
-use super::find_gap::{self, GapReport};
 use super::gap::Kind;
+use super::gap_report::{self, GapArgs, GapReport, Method};
 use super::holds::{self, HoldPlan};
 use super::mount_state::MountState;
 use super::state::{self, Demoted, Rollback, State};
@@ -32,6 +39,12 @@ use super::zfs::{Snapshot, Zfs};
 /// Roll the old primary's dataset back to the snapshot it shares with the
 /// new primary (`zfs rollback -r`), destroying the gap objects and every
 /// later snapshot.
+///
+/// The gap is found by walking both trees (whatever find-gap and
+/// transfer-gap used), and where `zfs diff` exists it must agree with the
+/// walk: a disagreement is refused, as a transfer made with `zfs diff` may
+/// have missed what the rollback destroys (transfer again with
+/// --no-zfs-diff, then roll back with --no-zfs-diff).
 ///
 /// Refuses while a writable putfs serves the dataset, unless transfer-gap
 /// has copied and verified exactly the gap that would be destroyed
@@ -54,6 +67,8 @@ pub struct RollbackArgs {
     /// are then lost), and even while a writable putfs serves the dataset.
     #[arg(long)]
     pub force: bool,
+    #[command(flatten)]
+    pub gap: GapArgs,
 }
 
 pub fn run(args: RollbackArgs) -> Result<(), OpsError> {
@@ -68,7 +83,8 @@ pub fn run(args: RollbackArgs) -> Result<(), OpsError> {
         snapshot: Some(args.snapshot.clone()),
         snapshot_dir: None,
     };
-    let report = find_gap::compute(&ctx, &snap, true, false, false)?;
+    let gap_opts = args.gap.options(Method::Checked, true);
+    let report = gap_report::compute(&ctx, &snap, gap_opts)?;
     let (state_path, mut st) = ctx.load_state()?;
     if let Some(at) = already_done(&st, &ds, &args.snapshot, &later, &report) {
         // Nothing of the gap is left, so nothing of value can be lost; but
@@ -119,7 +135,7 @@ pub fn run(args: RollbackArgs) -> Result<(), OpsError> {
     // destroyed unseen: look again, and stop if anything changed.
     if !args.force {
         check_writer(&root, false)?;
-        let again = find_gap::compute(&ctx, &snap, true, false, false)?;
+        let again = gap_report::compute(&ctx, &snap, gap_opts)?;
         if again.fingerprint() != report.fingerprint() {
             return Err(OpsError::Refused(format!(
                 "the gap changed while waiting for confirmation ({} object(s) now, {} in the \
