@@ -25,9 +25,9 @@ pub struct WalkOptions<'p> {
     pub verify_content: bool,
     /// Called for every entry compared (progress).
     pub on_entry: Option<&'p dyn Fn()>,
-    /// When the snapshot was taken (seconds since the epoch), where known:
-    /// lets metadata prove a file untouched on filesystems whose
-    /// timestamps are whole seconds.
+    /// When the snapshot was taken (its `creation`, seconds since the
+    /// epoch), where known: metadata proves a file untouched only for a
+    /// ctime well before it (`pair::settled`).
     pub snapshot_time: Option<i64>,
 }
 
@@ -35,7 +35,7 @@ use serde::Serialize;
 
 use crate::store::hash_file;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
     /// On the live tree only: written after the snapshot.

@@ -6,6 +6,10 @@
 //! re-created, or renamed over, appears in several lines in an order set by
 //! object numbers, and only the final state of the path on each side says
 //! gap, deleted or conflict. The walk uses the same content comparison.
+//!
+//! Same bytes are proven by metadata only where a change after the
+//! snapshot would have moved the file's ctime (see [`settled`]);
+//! everywhere else the content is compared.
 
 use std::fs::Metadata;
 use std::io::ErrorKind;
@@ -15,18 +19,24 @@ use std::path::Path;
 use super::{Change, Kind, WalkOptions};
 use crate::store::hash_file;
 
-/// Compare `key` in the live tree with `key` in the snapshot: a file on one
-/// side only is a gap or a deletion, a file on both with other bytes a
-/// conflict. Only regular files reached through real directories count
-/// (as in the walk: a symlink is not an object, nor a way to one).
+/// How far before a snapshot's `creation` a file's ctime must lie for its
+/// metadata to prove it unchanged since (see [`settled`]).
+pub const CREATION_MARGIN_SECS: i64 = 30;
+
+/// Compare `key`, found as `live` in the live tree and as `snap` in the
+/// snapshot (regular files reached through real directories, see
+/// [`lookup`]): a file on one side only is a gap or a deletion, a file on
+/// both with other bytes a conflict.
 pub fn compare(
     live_root: &Path,
     snap_root: &Path,
     key: &str,
+    live: Option<Metadata>,
+    snap: Option<Metadata>,
     opts: WalkOptions<'_>,
 ) -> std::io::Result<Option<Change>> {
-    let live = lookup(live_root, key)?.filter(Metadata::is_file);
-    let snap = lookup(snap_root, key)?.filter(Metadata::is_file);
+    let live = live.filter(Metadata::is_file);
+    let snap = snap.filter(Metadata::is_file);
     Ok(match (live, snap) {
         (Some(l), Some(s)) => {
             if same_content(live_root, snap_root, key, &l, &s, opts)? {
@@ -96,13 +106,29 @@ pub fn same_content(
     Ok(hash_file(&live_root.join(key))? == hash_file(&snap_root.join(key))?)
 }
 
-/// Would a change after the snapshot have moved this ctime? Not on a
-/// filesystem that keeps whole seconds (zfs-fuse) for a file last changed
-/// in the second the snapshot was taken: a rewrite in that second keeps
-/// the same ctime. Nanoseconds in the ctime show a finer clock; a ctime in
-/// an earlier second than the snapshot is safe at any resolution.
+/// Would a change after the snapshot have moved this ctime, so that an
+/// equal ctime proves the file untouched?
+///
+/// With the snapshot's `creation` known (ZFS): only for a ctime at least
+/// [`CREATION_MARGIN_SECS`] before it. `creation` is stamped when the
+/// snapshot's transaction group syncs, after its dirty data is written,
+/// while writes of the next group (after the snapshot) go on with ctimes
+/// from before that moment. And timestamps are coarse: whole seconds on
+/// zfs-fuse, a clock tick on Linux even where they show nanoseconds. So a
+/// file written just before the snapshot and rewritten in place just after
+/// it, in the same second or tick, keeps its ctime; a ctime further back
+/// than the longest plausible sync cannot be such a rewrite. The files
+/// inside the margin are compared by content: those changed in the last
+/// half minute before the snapshot, few and cheap.
+///
+/// Without it (`--snapshot-dir`): only a ctime with sub-second digits (a
+/// filesystem with a fine clock, as btrfs) is trusted; `--verify-content`
+/// compares every file.
 fn settled(snap: &Metadata, snapshot_time: Option<i64>) -> bool {
-    snap.ctime_nsec() != 0 || snapshot_time.is_some_and(|t| snap.ctime() < t)
+    match snapshot_time {
+        Some(t) => snap.ctime() <= t - CREATION_MARGIN_SECS,
+        None => snap.ctime_nsec() != 0,
+    }
 }
 
 #[cfg(test)]
@@ -122,5 +148,18 @@ mod tests {
         assert!(lookup(t.path(), "f/x").unwrap().is_none());
         assert!(lookup(t.path(), "nope/x").unwrap().is_none());
         assert!(lookup(t.path(), "link").unwrap().unwrap().is_symlink());
+    }
+
+    #[test]
+    fn a_ctime_just_before_the_snapshot_is_no_proof() {
+        // A snapshot's `creation` is stamped when its txg syncs: a write of
+        // the next txg may carry a ctime a second (or more) before it.
+        let t = tempfile::tempdir().unwrap();
+        fs::write(t.path().join("k"), "k").unwrap();
+        let m = fs::metadata(t.path().join("k")).unwrap();
+        assert!(!settled(&m, Some(m.ctime() + 1)));
+        assert!(!settled(&m, Some(m.ctime() + CREATION_MARGIN_SECS - 1)));
+        assert!(settled(&m, Some(m.ctime() + CREATION_MARGIN_SECS)));
+        assert!(settled(&m, Some(m.ctime() + 3600)));
     }
 }

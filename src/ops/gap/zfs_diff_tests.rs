@@ -1,8 +1,9 @@
 //! Parsing `zfs diff -H -F`, and classifying recorded outputs in OpenZFS's
-//! format (tab-separated change, type, path[, new path]; one line per
-//! changed object, in object-number order, so a re-created path's `+` may
-//! come before its `-`), for histories where the last line about a path is
-//! not its final state.
+//! format (tab-separated change, type, path[, new path | link-count
+//! change]; one line per changed object, in object-number order, so a
+//! re-created path's `+` may come before its `-`), for histories where the
+//! last line about a path is not its final state, hard links, paths
+//! outside the mount and files on the delete queue.
 
 use std::fs;
 use std::path::Path;
@@ -35,12 +36,21 @@ fn run(diff: &str, snap: &[(&str, &str)], live: &[(&str, &str)]) -> Vec<(Kind, S
         WalkOptions::default(),
         &mut s,
     )
+    .map(changes)
     .unwrap()
     .into_iter()
     .map(|c| (c.change, c.key))
     .collect();
     got.sort_by(|a, b| a.1.cmp(&b.1));
     got
+}
+
+/// The changes of a classification that needed no walk.
+fn changes(c: Classified) -> Vec<crate::ops::gap::Change> {
+    match c {
+        Classified::Changes { changes, .. } => changes,
+        Classified::NeedsWalk(why) => panic!("needs a walk: {why}"),
+    }
 }
 
 fn kinds(v: &[(Kind, &str)]) -> Vec<(Kind, String)> {
@@ -158,6 +168,7 @@ fn a_symlink_is_no_directory_to_look_through() {
         WalkOptions::default(),
         &mut s,
     )
+    .map(changes)
     .unwrap()
     .into_iter()
     .map(|c| (c.change, c.key))
@@ -188,9 +199,119 @@ fn a_path_named_but_missing_is_an_error() {
 
 #[test]
 fn a_link_count_change_is_not_a_rename() {
-    let l = parse("M\tF\t/tank/putfs/h\t(+1)\n").unwrap();
+    let l = parse("M\tF\t/tank/putfs/h\t(+1)\nM\tF\t/tank/putfs/g\t(-2)\n").unwrap();
     assert_eq!(l[0].path, "/tank/putfs/h");
     assert_eq!(l[0].new_path, None);
+    assert_eq!((l[0].links, l[1].links), (Some(1), Some(-2)));
+    for bad in [
+        "M\tF\t/tank/putfs/h\t/tank/putfs/x\n",
+        "M\tF\t/tank/putfs/h\t(1)\n",
+        "+\tF\t/tank/putfs/h\t(+1)\n",
+        "R\tF\t/a\t/b\t/c\n",
+    ] {
+        assert!(parse(bad).is_err(), "{bad:?}");
+    }
+}
+
+/// Classifies `diff` over the trees; what the classification says.
+fn classified(diff: &str, snap: &[(&str, &str)], live: &[(&str, &str)]) -> Classified {
+    let t = tempfile::tempdir().unwrap();
+    let (live_root, snap_root) = (t.path().join("live"), t.path().join("snap"));
+    for (root, files) in [(&live_root, live), (&snap_root, snap)] {
+        fs::create_dir_all(root).unwrap();
+        for (key, data) in files {
+            fs::write(root.join(key), data).unwrap();
+        }
+    }
+    let lines = parse(diff).unwrap();
+    let opts = WalkOptions::default();
+    classify(
+        &lines,
+        Path::new(MP),
+        &live_root,
+        &snap_root,
+        opts,
+        &mut Summary::default(),
+    )
+    .unwrap()
+}
+
+#[test]
+fn a_link_count_line_sends_the_comparison_to_the_walk() {
+    // ln a b; mv a c: zfs diff names only a.
+    let diff = "M\t/\t/tank/putfs\nM\tF\t/tank/putfs/a\t(+1)\n";
+    let got = classified(diff, &[("a", "A")], &[("b", "A"), ("c", "A")]);
+    assert!(
+        matches!(got, Classified::NeedsWalk(ref w) if w.contains("/tank/putfs/a")),
+        "{got:?}"
+    );
+}
+
+#[test]
+fn a_file_with_more_than_one_link_sends_the_comparison_to_the_walk() {
+    // A new file with two names: one `+` line, for one of them.
+    let t = tempfile::tempdir().unwrap();
+    let (live, snap) = (t.path().join("live"), t.path().join("snap"));
+    fs::create_dir_all(&live).unwrap();
+    fs::create_dir_all(&snap).unwrap();
+    fs::write(live.join("n1"), "new").unwrap();
+    fs::hard_link(live.join("n1"), live.join("n2")).unwrap();
+    let lines = parse("M\t/\t/tank/putfs\n+\tF\t/tank/putfs/n1\n").unwrap();
+    let opts = WalkOptions::default();
+    let got = classify(
+        &lines,
+        Path::new(MP),
+        &live,
+        &snap,
+        opts,
+        &mut Summary::default(),
+    );
+    assert!(
+        matches!(got, Ok(Classified::NeedsWalk(ref w)) if w.contains("n1") && w.contains("2 hard links")),
+        "{got:?}"
+    );
+}
+
+#[test]
+fn a_file_on_the_delete_queue_is_no_key() {
+    // rm k while a reader holds it open: the object has no path.
+    for diff in [
+        "R\tF\t/tank/putfs/k\t/tank/putfs(on_delete_queue)\nM\t/\t/tank/putfs\n",
+        "+\tF\t/tank/putfs(on_delete_queue)\n-\tF\t/tank/putfs(on_delete_queue)\n",
+    ] {
+        let got = changes(classified(diff, &[("k", "K")], &[]));
+        let got: Vec<(Kind, String)> = got.into_iter().map(|c| (c.change, c.key)).collect();
+        let want = if diff.starts_with('R') {
+            kinds(&[(Kind::Deleted, "k")])
+        } else {
+            kinds(&[])
+        };
+        assert_eq!(got, want, "{diff}");
+    }
+}
+
+#[test]
+fn a_dataset_mounted_at_the_root_has_no_prefix() {
+    let t = tempfile::tempdir().unwrap();
+    let (live, snap) = (t.path().join("live"), t.path().join("snap"));
+    fs::create_dir_all(&live).unwrap();
+    fs::create_dir_all(&snap).unwrap();
+    fs::write(live.join("new"), "n").unwrap();
+    let lines = parse("+\tF\t/new\n-\tF\t(on_delete_queue)\n").unwrap();
+    let opts = WalkOptions::default();
+    let got = classify(
+        &lines,
+        Path::new("/"),
+        &live,
+        &snap,
+        opts,
+        &mut Summary::default(),
+    );
+    let got: Vec<(Kind, String)> = changes(got.unwrap())
+        .into_iter()
+        .map(|c| (c.change, c.key))
+        .collect();
+    assert_eq!(got, kinds(&[(Kind::Gap, "new")]));
 }
 
 #[test]
@@ -203,7 +324,8 @@ fn parses_and_unescapes() {
             change: '+',
             kind: 'F',
             path: "/tank/putfs/a b".into(),
-            new_path: None
+            new_path: None,
+            links: None,
         }
     );
     assert_eq!(l[1].new_path.as_deref(), Some("/tank/putfs/new"));
@@ -237,6 +359,7 @@ fn classifies_files_and_renamed_directories() {
     let mut s = Summary::default();
     let got: Vec<(Kind, String)> =
         classify(&lines, mp, &live, &snap, WalkOptions::default(), &mut s)
+            .map(changes)
             .unwrap()
             .into_iter()
             .map(|c| (c.change, c.key))
@@ -252,4 +375,29 @@ fn classifies_files_and_renamed_directories() {
         ]
     );
     assert_eq!((s.gap, s.deleted, s.conflicts), (2, 2, 1));
+}
+
+#[test]
+fn a_path_outside_the_mountpoint_is_an_error() {
+    // The dataset's mountpoint property is /tank/putfs, but /tank is a
+    // symlink to /var/tank: zfs diff prints the mount table's path.
+    let t = tempfile::tempdir().unwrap();
+    let (live, snap) = (t.path().join("live"), t.path().join("snap"));
+    fs::create_dir_all(&live).unwrap();
+    fs::create_dir_all(&snap).unwrap();
+    fs::write(live.join("new"), "gap").unwrap();
+    let lines = parse("+\tF\t/var/tank/putfs/new\nM\t/\t/var/tank/putfs\n").unwrap();
+    let got = classify(
+        &lines,
+        Path::new(MP),
+        &live,
+        &snap,
+        WalkOptions::default(),
+        &mut Summary::default(),
+    );
+    let e = format!("{:?}", got.map(|_| ()).unwrap_err());
+    assert!(
+        e.contains("/var/tank/putfs/new") && e.contains("--no-zfs-diff"),
+        "{e}"
+    );
 }

@@ -7,8 +7,8 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use crate::ops::find_gap::GapReport;
 use crate::ops::gap::Kind;
+use crate::ops::gap_report::GapReport;
 use crate::ops::state::{State, Transfer};
 
 /// A finished rollback to this snapshot, with nothing changed since and

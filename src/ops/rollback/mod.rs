@@ -8,6 +8,13 @@
 //!   either (one that tries waits briefly, then refuses, naming this run):
 //!   objects it acknowledged during or after the rollback would be
 //!   destroyed unseen, or served from a tree that changed under it;
+//! - the gap it destroys is computed by walking both trees, which
+//!   depends on nothing but them; where `zfs diff` exists it must agree,
+//!   so a transfer that used it cannot have missed what is destroyed
+//!   (`gap_report`; `--no-zfs-diff` drops that cross-check);
+//! - the live tree is the data: a data root, the dataset mounted there in
+//!   the mount table, not most of the snapshot gone (`live_root`,
+//!   `mass_delete`);
 //! - the gap it destroys was transferred and verified, and the deletes
 //!   acknowledged after the snapshot were applied where it went
 //!   (`checks.rs`; the plan names that transfer: `plan.rs`);
@@ -38,8 +45,8 @@ use clap::Args;
 
 use super::context::{CommonArgs, Ctx, LiveArgs, SnapshotArgs};
 use super::error::OpsError;
-use super::find_gap::{self, GapReport};
 use super::gap::Kind;
+use super::gap_report::{self, GapArgs, GapReport, Method};
 use super::holds;
 use super::state::{self, DeletedObject, Demoted, Rollback, SavedDeletes, State};
 use super::writer_lock::{self, NotHeld};
@@ -83,6 +90,8 @@ pub struct RollbackArgs {
     /// applies it later).
     #[arg(long)]
     pub keep_deleted: bool,
+    #[command(flatten)]
+    pub gap: GapArgs,
 }
 
 pub fn run(args: RollbackArgs) -> Result<(), OpsError> {
@@ -99,7 +108,8 @@ pub fn run(args: RollbackArgs) -> Result<(), OpsError> {
         snapshot: Some(args.snapshot.clone()),
         snapshot_dir: None,
     };
-    let report = find_gap::compute(&ctx, &snap, true, false, false)?;
+    let gap_opts = args.gap.options(Method::Checked, true);
+    let report = gap_report::compute(&ctx, &snap, gap_opts)?;
     let (state_path, mut st) = ctx.load_state()?;
     if let Some(at) = checks::already_done(&st, &ds, &args.snapshot, &later, &report) {
         // Nothing of the gap is left, so nothing of value can be lost; but
@@ -157,7 +167,7 @@ pub fn run(args: RollbackArgs) -> Result<(), OpsError> {
     // destroyed unseen (possible only under --ignore-writer, or through a
     // tool that does not take the lock): look again, and stop if anything
     // changed.
-    let again = find_gap::compute(&ctx, &snap, true, false, false)?;
+    let again = gap_report::compute(&ctx, &snap, gap_opts)?;
     if again.fingerprint() != report.fingerprint() {
         return Err(OpsError::Refused(format!(
             "the gap changed while waiting for confirmation ({} object(s) now, {} in the \

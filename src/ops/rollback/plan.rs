@@ -5,8 +5,8 @@
 //! record is the one they meant.
 
 use crate::ops::context::Ctx;
-use crate::ops::find_gap::GapReport;
 use crate::ops::gap::Kind;
+use crate::ops::gap_report::GapReport;
 use crate::ops::holds::HoldPlan;
 use crate::ops::state::Transfer;
 

@@ -31,8 +31,9 @@ use clap::Args;
 
 use super::context::{CommonArgs, Ctx, LiveArgs, SnapshotArgs};
 use super::error::OpsError;
-use super::find_gap::{self, GapReport};
+use super::find_gap;
 use super::gap::{Change, Kind};
+use super::gap_report::{self, GapArgs, GapReport, Method};
 use super::state::{self, DeleteRun, Transfer};
 use super::writer_lock;
 use crate::store::{Key, KeyLimits};
@@ -60,6 +61,11 @@ use dest::Destination;
 /// where DEST still holds the snapshot's own copy (same bytes, same
 /// mtime), never what DEST wrote since. Rerunning after an interruption
 /// finishes the job.
+///
+/// The gap is computed as find-gap does, with the same refusals (exit 3):
+/// a live root that is not the data (no .putfs/, the dataset not mounted
+/// there), and a live tree missing most of the snapshot unless
+/// --accept-mass-delete.
 #[derive(Debug, Args)]
 pub struct TransferArgs {
     #[command(flatten)]
@@ -68,6 +74,8 @@ pub struct TransferArgs {
     pub snapshot: SnapshotArgs,
     #[command(flatten)]
     pub common: CommonArgs,
+    #[command(flatten)]
+    pub gap: GapArgs,
     /// http(s):// URL of the new primary's putfs, or a local directory
     /// holding its data root.
     #[arg(long)]
@@ -112,7 +120,7 @@ pub fn run(args: TransferArgs) -> Result<(), OpsError> {
     let ctx = Ctx::new(args.live.clone(), args.common.clone());
     let root = ctx.root()?;
     let dest = Destination::open(&args.to, args.token.clone(), &root)?;
-    let report = find_gap::compute(&ctx, &args.snapshot, true, false, false)?;
+    let report = gap_report::compute(&ctx, &args.snapshot, args.gap.options(Method::Fast, true))?;
     let gap: Vec<&Change> = report.of_kind(Kind::Gap).collect();
     let deleted: Vec<&Change> = report.of_kind(Kind::Deleted).collect();
     let dry_run = ctx.common.dry_run;
