@@ -26,7 +26,7 @@ pub enum Command {
     Serve(ServeArgs),
     /// Disaster recovery: promote, find-gap, transfer-gap, rollback, reverse-zrepl.
     #[command(subcommand, long_about = OPS_ABOUT)]
-    Ops(crate::ops::OpsCommand),
+    Ops(putfs_ops::OpsCommand),
 }
 
 const OPS_ABOUT: &str = "The disaster-recovery runbook as commands. Primary A replicates \
@@ -60,7 +60,7 @@ pub fn run(cli: Cli) -> Result<(), (String, u8)> {
             .resolve()
             .and_then(putfs_server::run)
             .map_err(|e| (e, 1)),
-        Command::Ops(cmd) => crate::ops::run(cmd).map_err(|e| {
+        Command::Ops(cmd) => putfs_ops::run(cmd).map_err(|e| {
             let code = e.exit_code();
             (e.to_string(), code)
         }),

@@ -137,8 +137,8 @@ fn snapshot_dir_find_gap_matches_a_tree_compare() {
 /// The zfs-diff classification of `diff` (a `zfs diff -H -F` output), or
 /// the walk where it says so; and whether it walked.
 fn classify_diff(diff: &str, live: &Path, snap: &Path) -> (BTreeSet<(String, String)>, bool) {
-    use putfs::ops::gap::zfs_diff::{self, Classified};
-    use putfs::ops::gap::{Summary, WalkOptions, walk};
+    use putfs_ops::gap::zfs_diff::{self, Classified};
+    use putfs_ops::gap::{Summary, WalkOptions, walk};
     let lines = zfs_diff::parse(diff).unwrap_or_else(|e| panic!("{e}\n{diff}"));
     let mut summary = Summary::default();
     let opts = WalkOptions::default();

@@ -40,7 +40,7 @@ use std::path::Path;
 use common::*;
 use gap_model::*;
 use ops::*;
-use putfs::ops::gap_report::WALK_INSTEAD;
+use putfs_ops::gap_report::WALK_INSTEAD;
 
 /// Snapshot-and-history rounds; each builds on the tree the last one left.
 const ROUNDS: u64 = 16;
