@@ -18,8 +18,8 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use super::error::OpsError;
-use crate::store::lock::{self, Holder};
-use crate::store::{OpenError, RESERVED_PREFIX};
+use crate::store::RESERVED_PREFIX;
+use crate::store::lock::{self, Holder, LockError};
 
 /// The process holding a root's lock.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -115,7 +115,7 @@ pub fn hold(root: &Path, what: &str) -> Result<File, NotHeld> {
         return Err(NotHeld::NoMarker);
     }
     lock::acquire(root, Some(what), lock::WAIT).map_err(|e| match e {
-        OpenError::Locked { holder, .. } => NotHeld::By(Writer::of(root, holder)),
+        LockError::Held { holder, .. } => NotHeld::By(Writer::of(root, holder)),
         e => NotHeld::Failed(OpsError::Other(e.to_string())),
     })
 }

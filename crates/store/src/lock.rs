@@ -24,7 +24,6 @@ use rustix::fs::FlockOperation;
 use rustix::io::Errno;
 
 use super::key::RESERVED_PREFIX;
-use super::open::OpenError;
 
 /// The lock's file name in `.putfs/`.
 pub const LOCK_FILE: &str = "lock";
@@ -33,6 +32,20 @@ pub const LOCK_FILE: &str = "lock";
 pub const WAIT: Duration = Duration::from_secs(2);
 
 const RETRY: Duration = Duration::from_millis(50);
+
+/// Why [`acquire`] did not get the lock. Opening a root turns it into an
+/// `OpenError`, which says what to do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error("{} holds the writer's lock of {}", holder.who(), root.display())]
+    Held { root: PathBuf, holder: Holder },
+    #[error("{what} {path}: {source}")]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
 
 /// Who holds the lock, as the holder wrote it into the file.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -80,7 +93,7 @@ pub fn path(root: &Path) -> PathBuf {
 /// Take the lock exclusively, waiting up to `wait` for a holder to let go;
 /// held as long as the returned file is open. `what` names a holder that
 /// is not a server, for the message of whoever meets the lock next.
-pub fn acquire(root: &Path, what: Option<&str>, wait: Duration) -> Result<File, OpenError> {
+pub fn acquire(root: &Path, what: Option<&str>, wait: Duration) -> Result<File, LockError> {
     let lock = path(root);
     let mut file = std::fs::OpenOptions::new()
         .create(true)
@@ -90,7 +103,7 @@ pub fn acquire(root: &Path, what: Option<&str>, wait: Duration) -> Result<File, 
         // Never truncate the target of a symlink someone left there.
         .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
         .open(&lock)
-        .map_err(|source| OpenError::Io {
+        .map_err(|source| LockError::Io {
             what: "cannot open the writer's lock",
             path: lock.clone(),
             source,
@@ -101,13 +114,13 @@ pub fn acquire(root: &Path, what: Option<&str>, wait: Duration) -> Result<File, 
             Ok(()) => break,
             Err(Errno::WOULDBLOCK) if started.elapsed() < wait => std::thread::sleep(RETRY),
             Err(Errno::WOULDBLOCK) => {
-                return Err(OpenError::Locked {
-                    path: root.to_owned(),
+                return Err(LockError::Held {
+                    root: root.to_owned(),
                     holder: Holder::read(&file),
                 });
             }
             Err(e) => {
-                return Err(OpenError::Io {
+                return Err(LockError::Io {
                     what: "cannot lock",
                     path: lock,
                     source: e.into(),
@@ -164,13 +177,14 @@ mod tests {
         let _held = acquire(t.path(), Some("putfs ops rollback"), WAIT).unwrap();
         let e = acquire(t.path(), None, Duration::ZERO).unwrap_err();
         match &e {
-            OpenError::Locked { holder, .. } => {
+            LockError::Held { holder, .. } => {
                 assert_eq!(holder.pid, Some(std::process::id()));
                 assert_eq!(holder.what.as_deref(), Some("putfs ops rollback"));
             }
             other => panic!("{other}"),
         }
-        let msg = e.to_string();
+        // A server meeting it is told who holds it and what to do.
+        let msg = crate::open::OpenError::from(e).to_string();
         assert!(
             msg.contains("putfs ops rollback (pid") && msg.contains("--read-only"),
             "{msg}"

@@ -19,7 +19,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use super::key::RESERVED_PREFIX;
-use super::lock::{self, Holder};
+use super::lock::{self, Holder, LockError};
 
 /// Why a data root cannot be opened. Each message names the path and what
 /// to do about it.
@@ -44,6 +44,15 @@ pub enum OpenError {
         path: PathBuf,
         source: std::io::Error,
     },
+}
+
+impl From<LockError> for OpenError {
+    fn from(e: LockError) -> OpenError {
+        match e {
+            LockError::Held { root, holder } => OpenError::Locked { path: root, holder },
+            LockError::Io { what, path, source } => OpenError::Io { what, path, source },
+        }
+    }
 }
 
 /// What a writer that finds the lock held is told.

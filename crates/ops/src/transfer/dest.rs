@@ -21,10 +21,10 @@ use std::path::{Path, PathBuf};
 
 use super::deletes::{self, Backend};
 use super::node::Node;
+use super::peer_root::require_marked;
 use super::{remote_fs, rsync};
 use crate::error::OpsError;
-use crate::mount_state::is_data_root;
-use crate::store::{RESERVED_PREFIX, identity};
+use crate::store::identity;
 
 /// Where the gap goes.
 pub enum Destination {
@@ -108,18 +108,6 @@ fn check_dir(dir: &Path, live: &Path) -> Result<(), OpsError> {
         )));
     }
     Ok(())
-}
-
-/// Refuse a directory without putfs's `.putfs/` folder.
-pub fn require_marked(dir: &Path) -> Result<(), OpsError> {
-    if is_data_root(dir) {
-        return Ok(());
-    }
-    Err(OpsError::Refused(format!(
-        "the destination {} is not a putfs data root (it has no {RESERVED_PREFIX}/ folder): is \
-         the new primary's data root mounted there? Nothing was copied",
-        dir.display()
-    )))
 }
 
 /// Refuse a putfs node that serves this very data root.

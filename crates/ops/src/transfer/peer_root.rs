@@ -10,7 +10,8 @@ use rustix::fs::FlockOperation;
 use rustix::io::Errno;
 
 use crate::error::OpsError;
-use crate::store::{KeyLimits, Policy, StoreConfig};
+use crate::mount_state::is_data_root;
+use crate::store::{KeyLimits, Policy, RESERVED_PREFIX, StoreConfig};
 
 /// The store's view of the root at `path`: existing and marked only.
 pub fn store_config(path: &Path, read_only: bool) -> StoreConfig {
@@ -23,6 +24,18 @@ pub fn store_config(path: &Path, read_only: bool) -> StoreConfig {
         init: false,
         create_root: false,
     }
+}
+
+/// Refuse a directory without putfs's `.putfs/` folder.
+pub fn require_marked(dir: &Path) -> Result<(), OpsError> {
+    if is_data_root(dir) {
+        return Ok(());
+    }
+    Err(OpsError::Refused(format!(
+        "the destination {} is not a putfs data root (it has no {RESERVED_PREFIX}/ folder): is \
+         the new primary's data root mounted there? Nothing was copied",
+        dir.display()
+    )))
 }
 
 /// Hold the tool lock `lock` (created if missing, never truncated or

@@ -15,8 +15,7 @@ use std::sync::atomic::AtomicBool;
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::fs::{Mode, OFlags};
 
-use super::dest::require_marked;
-use super::peer_root::{exclusive, store_config};
+use super::peer_root::{exclusive, require_marked, store_config};
 use crate::error::OpsError;
 use crate::store::{Store, Unobserved};
 

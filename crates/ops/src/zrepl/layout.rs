@@ -3,9 +3,9 @@
 //! names derived from the configs and inputs.
 
 use super::error::ZreplError;
+use super::input::ReverseInput;
 use super::model::*;
 use super::names;
-use super::reverse::ReverseInput;
 
 /// Where a sink puts a client's dataset: `root_fs/identity/source_path`.
 /// zrepl's receiver (`internal/endpoint/endpoint.go`, `clientRoot` and

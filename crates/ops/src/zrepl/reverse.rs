@@ -7,48 +7,12 @@
 
 use super::emit::to_yaml;
 use super::error::{ConfigWarning, ZreplError};
+use super::input::ReverseInput;
 use super::layout::{Layout, dataset, input_err, layout, old_identity};
 use super::model::*;
 use super::names;
 use super::plan::{Step, flip_back_plan, reverse_plan};
-use super::validate::{validate, validate_config};
-
-/// What to reverse and how the new direction is wired.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ReverseInput {
-    /// Old primary's config (holds the push job); it becomes the sink.
-    pub old_primary: Config,
-    /// Old secondary's config (holds the sink job); it becomes the pusher.
-    pub old_secondary: Config,
-    /// Push job to reverse; `None` = the only push job.
-    pub push_job: Option<String>,
-    /// Sink job to reverse; `None` = the only sink job.
-    pub sink_job: Option<String>,
-    /// Dataset putfs served on the old primary; `None` = the one dataset
-    /// the push job's filter includes.
-    pub dataset: Option<String>,
-    /// Identity the old sink gave the old primary; `None` = the only
-    /// identity in its `clients` map.
-    pub old_primary_identity: Option<String>,
-    /// Identity the recovered node's sink will give the new primary.
-    pub new_primary_identity: String,
-    /// IP (or CIDR) the recovered node sees the new primary connect from.
-    pub new_primary_ip: String,
-    /// `host:port` the new primary dials to reach the recovered node.
-    pub recovered_address: String,
-    /// Address the recovered node's sink listens on.
-    pub recovered_listen: String,
-    /// Root of the recovered node's sink, e.g. `tankA/sink`. Must be in the
-    /// dataset's pool: `zfs rename` cannot cross pools.
-    pub recovered_root_fs: String,
-    /// Last snapshot both sides have, e.g. `zrepl_20250101_120000_000`.
-    pub shared_snapshot: String,
-    /// Name of the flip-back's final snapshot; `None` =
-    /// `<prefix>flipback_<shared snapshot>`.
-    pub flip_back_snapshot: Option<String>,
-    /// Mountpoint to keep for the dataset after the rename, if any.
-    pub recovered_mountpoint: Option<String>,
-}
+use super::validate::validate_config;
 
 /// Result of a reversal.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,25 +30,6 @@ pub struct Reversal {
     pub flip_back: Vec<Step>,
     /// Warnings carried over from the input configs.
     pub warnings: Vec<ConfigWarning>,
-}
-
-impl ReverseInput {
-    /// Start from the two config files' text; set the other fields after.
-    pub fn from_yaml(old_primary_yaml: &str, old_secondary_yaml: &str) -> Result<Self, ZreplError> {
-        let read = |what: &str, text: &str| {
-            validate(text)
-                .map(|v| v.config)
-                .map_err(|findings| ZreplError::Invalid {
-                    what: what.into(),
-                    findings,
-                })
-        };
-        Ok(ReverseInput {
-            old_primary: read("old primary's config", old_primary_yaml)?,
-            old_secondary: read("old secondary's config", old_secondary_yaml)?,
-            ..ReverseInput::default()
-        })
-    }
 }
 
 /// Build the reversed configs and the plans.
@@ -261,10 +206,7 @@ mod tests {
     use crate::zrepl::validate;
 
     fn sample(name: &str) -> Config {
-        let path = format!(
-            "{}/src/zrepl/testdata/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        );
+        let path = format!("{}/src/zrepl/testdata/{name}", env!("CARGO_MANIFEST_DIR"));
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {path}: {e}"));
         validate(&text)
             .unwrap_or_else(|e| panic!("{name}: {e:#?}"))

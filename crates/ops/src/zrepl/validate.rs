@@ -141,10 +141,7 @@ mod tests {
     use super::*;
 
     fn sample(name: &str) -> String {
-        let path = format!(
-            "{}/src/zrepl/testdata/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        );
+        let path = format!("{}/src/zrepl/testdata/{name}", env!("CARGO_MANIFEST_DIR"));
         std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {path}: {e}"))
     }
 
