@@ -55,29 +55,13 @@ pub async fn handle(app: &App, method: &Method, path: &str) -> Result<Response, 
             let root = store.root_path().to_owned();
             let id = tokio::task::spawn_blocking(move || identity::of_root(&root)).await?;
             let id = id.map_err(|e| ApiError::Internal(format!("the root's identity: {e}")))?;
-            let mut resp = serde_json::json!({ "root": id })
-                .to_string()
-                .into_response();
-            resp.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            );
-            resp.headers_mut()
-                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            Ok(resp)
+            Ok(json_no_store(serde_json::json!({ "root": id }).to_string()))
         }
         "heartbeat" => {
             let hb =
                 tokio::task::spawn_blocking(move || store.read_internal(heartbeat::FILE)).await??;
             let body = hb.ok_or_else(|| ApiError::NotFound("no heartbeat here yet".into()))?;
-            let mut resp = body.into_response();
-            resp.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            );
-            resp.headers_mut()
-                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            Ok(resp)
+            Ok(json_no_store(body))
         }
         _ => {
             if let Some(r) = &app.replica {
@@ -93,4 +77,16 @@ pub async fn handle(app: &App, method: &Method, path: &str) -> Result<Response, 
             Ok(resp)
         }
     }
+}
+
+/// A JSON body that describes this moment: never cached.
+fn json_no_store(body: impl IntoResponse) -> Response {
+    let mut resp = body.into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
 }
