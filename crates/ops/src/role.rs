@@ -6,7 +6,11 @@
 //! 2. the dataset is `readonly=on`: a replica (nothing can write to it);
 //! 3. what `putfs ops` recorded: a promotion in force, else the latest
 //!    demotion or rollback (each of those ends a promotion);
-//! 4. the dataset is writable: a primary with no server right now.
+//! 4. the lock file names a writable putfs as its last holder (a server's
+//!    line stays in the file after it exits; a replica's root never had a
+//!    writer, and `putfs ops` rollback leaves its own line): a primary
+//!    whose server is stopped;
+//! 5. the dataset is writable: a primary with no server right now.
 //!
 //! The records come before "writable" because a rolled-back old primary
 //! is still writable but must not be called a primary, and because
@@ -35,6 +39,9 @@ pub struct Evidence<'a> {
     pub has_dataset: bool,
     pub promotion: Option<&'a Promotion>,
     pub demotion: Option<&'a Demotion>,
+    /// The pid a writable putfs wrote into the lock file, the last holder,
+    /// when it holds the lock no more.
+    pub last_server: Option<u32>,
 }
 
 /// The role line of `ops status`; starts with "primary", "replica",
@@ -69,6 +76,9 @@ pub fn role(e: &Evidence<'_>) -> String {
                 d.at
             ),
         };
+    }
+    if let (Lock::Free, Some(pid)) = (e.lock, e.last_server) {
+        return format!("primary (a writable putfs, pid {pid}, served it last); {now}");
     }
     match (e.readonly, e.has_dataset) {
         (Some(false), _) => format!("primary (dataset is writable); {now}"),
@@ -130,6 +140,7 @@ mod tests {
                 has_dataset: true,
                 promotion,
                 demotion,
+                last_server: None,
             }
         }
         // A primary serving writes, recorded or not.
@@ -153,6 +164,19 @@ mod tests {
             role(&ds(Some(false), None, None, None)).starts_with("primary (dataset is writable)")
         );
         assert!(role(&Evidence::default()).starts_with("unknown (no dataset"));
+        // A stopped server's line in the lock file: a primary, unless a
+        // record or a read-only dataset says otherwise.
+        let stopped = Evidence {
+            last_server: Some(9),
+            ..Evidence::default()
+        };
+        let r = role(&stopped);
+        assert!(r.starts_with("primary (a writable putfs, pid 9, served it last)"), "{r}");
+        let demoted = Evidence {
+            demotion: Some(&replica),
+            ..stopped
+        };
+        assert!(role(&demoted).starts_with("replica (demoted"));
         // A tool holding the lock is no server.
         let r = role(&ds(None, Some(&tool), Some(&p), None));
         assert!(

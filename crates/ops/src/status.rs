@@ -3,18 +3,19 @@
 //! promote, demote and rollback recorded); the mount state is printed
 //! because a dataset that is not mounted serves nothing, whatever its role.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Args;
 
 use super::context::{CommonArgs, Ctx, LiveArgs};
 use super::error::OpsError;
-use super::mount_state::MountState;
+use super::mount_state::{MountState, is_data_root};
 use super::role::{self, Lock};
 use super::state::Demoted;
 use super::writer_lock::{self, Known};
 use super::zfs::Snapshot;
 use crate::store::heartbeat::{self, Heartbeat};
+use crate::store::{self, RESERVED_PREFIX};
 
 /// Show this node's role (primary, replica, rolled back), whether its
 /// dataset is mounted and a writable putfs serves it, its snapshots, the
@@ -45,6 +46,9 @@ struct PeerSnap {
 pub fn run(args: StatusArgs) -> Result<(), OpsError> {
     let ctx = Ctx::new(args.live, args.common);
     let zfs = ctx.zfs();
+    if ctx.live.dataset.is_none() {
+        require_root(ctx.live.root.as_deref())?;
+    }
     let root = ctx.root().ok();
     let snapshots = match &ctx.live.dataset {
         Some(ds) => zfs.snapshots(ds)?,
@@ -75,6 +79,14 @@ pub fn run(args: StatusArgs) -> Result<(), OpsError> {
         Known::Unknown(why) => Some(why.as_str()),
         _ => None,
     };
+    // A server's pid stays in the lock file after it exits (a tool writes
+    // its name beside its pid): the last writer, when none holds it now.
+    let last_server = match (&known, lock_root) {
+        (Known::Free, Some(r)) => store::lock::last_holder(r)
+            .filter(|h| h.what.is_none())
+            .and_then(|h| h.pid),
+        _ => None,
+    };
     let state = ctx.load_state().ok().map(|(_, s)| s);
     let promoted = state.as_ref().and_then(|s| s.promotion.clone());
     let demoted = state.as_ref().and_then(|s| s.demotion.clone());
@@ -84,12 +96,17 @@ pub fn run(args: StatusArgs) -> Result<(), OpsError> {
         has_dataset: ctx.live.dataset.is_some(),
         promotion: promoted.as_ref(),
         demotion: demoted.as_ref(),
+        last_server,
     });
+    // The heartbeat under a primary's root is its own: only a replica's
+    // is a measure of replication lag.
+    let replica = !role.starts_with("primary");
     let peer = read_peer(&ctx, &args.peer_dataset, &args.peer_snapshots)?;
     let shared = peer.as_ref().and_then(|p| newest_shared(&snapshots, p));
     let now = heartbeat::now_ms();
     let hb = root.as_deref().and_then(Heartbeat::read);
-    let lag = hb.as_ref().map(|h| h.age_seconds(now));
+    let age = hb.as_ref().map(|h| h.age_seconds(now));
+    let lag = age.filter(|_| replica);
 
     if ctx.common.json {
         println!(
@@ -148,14 +165,46 @@ pub fn run(args: StatusArgs) -> Result<(), OpsError> {
         (Some(_), None) => println!("shared with peer: NONE (a full resend would be needed)"),
         (None, _) => {}
     }
-    match (&hb, lag) {
-        (Some(h), Some(l)) => println!(
-            "heartbeat: from {} seq {}, {l:.1} s old (replication lag)",
+    match (&hb, age) {
+        (Some(h), Some(a)) if replica => println!(
+            "heartbeat: from {} seq {}, {a:.1} s old (replication lag)",
+            h.node, h.seq
+        ),
+        (Some(h), Some(a)) => println!(
+            "heartbeat: written here by {} seq {}, {a:.1} s ago (a primary's own: no lag)",
             h.node, h.seq
         ),
         _ => println!("heartbeat: none found under the root"),
     }
     Ok(())
+}
+
+/// Without a dataset, the root is all status has to go on: refuse one that
+/// is missing or is not a data root rather than report on nothing.
+fn require_root(root: Option<&Path>) -> Result<(), OpsError> {
+    let Some(root) = root else {
+        return Err(OpsError::Usage(
+            "name the data with --root DIR and/or --dataset POOL/FS".into(),
+        ));
+    };
+    match std::fs::metadata(root) {
+        Err(e) => Err(OpsError::Usage(format!(
+            "the data root {} cannot be read ({e}): is the path right, and is its filesystem \
+             mounted?",
+            root.display()
+        ))),
+        Ok(m) if !m.is_dir() => Err(OpsError::Usage(format!(
+            "the data root {} is not a directory",
+            root.display()
+        ))),
+        Ok(_) if !is_data_root(root) => Err(OpsError::Usage(format!(
+            "{} is not a putfs data root (it has no {RESERVED_PREFIX}/ folder, which every root \
+             putfs has served writable has, and every replica receives): is it the right \
+             directory, and is its filesystem mounted?",
+            root.display()
+        ))),
+        Ok(_) => Ok(()),
+    }
 }
 
 fn read_peer(

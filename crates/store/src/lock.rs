@@ -161,6 +161,19 @@ pub fn probe(root: &Path) -> std::io::Result<Option<Holder>> {
     }
 }
 
+/// Who held the lock last, as they wrote it into the file, whether or not
+/// they hold it now (a holder's line stays after it exits): `None` if
+/// there is no lock file (no writer ever ran here) or it cannot be read.
+/// Never creates the file, never locks.
+pub fn last_holder(root: &Path) -> Option<Holder> {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .open(path(root))
+        .ok()?;
+    Some(Holder::read(&file))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -174,7 +187,7 @@ mod tests {
     #[test]
     fn a_second_writer_is_refused_with_the_holder() {
         let t = root();
-        let _held = acquire(t.path(), Some("putfs ops rollback"), WAIT).unwrap();
+        let held = acquire(t.path(), Some("putfs ops rollback"), WAIT).unwrap();
         let e = acquire(t.path(), None, Duration::ZERO).unwrap_err();
         match &e {
             LockError::Held { holder, .. } => {
@@ -191,12 +204,17 @@ mod tests {
         );
         let probed = probe(t.path()).unwrap().expect("held");
         assert_eq!(probed.what.as_deref(), Some("putfs ops rollback"));
+        drop(held);
+        assert_eq!(probe(t.path()).unwrap(), None);
+        let last = last_holder(t.path()).expect("the line stays");
+        assert_eq!(last.what.as_deref(), Some("putfs ops rollback"));
     }
 
     #[test]
     fn a_probe_neither_creates_nor_keeps_the_lock_and_probes_do_not_collide() {
         let t = root();
         assert_eq!(probe(t.path()).unwrap(), None);
+        assert_eq!(last_holder(t.path()), None);
         assert!(!path(t.path()).exists(), "a probe created the lock file");
         drop(acquire(t.path(), None, WAIT).unwrap());
         // Two probes at once (a shared lock each) see no writer.

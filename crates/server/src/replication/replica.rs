@@ -102,20 +102,27 @@ impl Replica {
             .set(hb.map_or(0, |h| i64::try_from(h.seq).unwrap_or(i64::MAX)));
     }
 
-    /// Not ready when the lag exceeds `--max-lag`.
+    /// Not ready when the lag exceeds `--max-lag`, or when no heartbeat
+    /// has ever been replicated here: a replica that never received its
+    /// primary's data is not one to read from, however young it is.
     pub fn check_ready(&self) -> Result<(), String> {
         let Some(max) = self.max_lag else {
             return Ok(());
         };
+        if self.heartbeat().is_none() {
+            return Err(format!(
+                "not replicated yet: no heartbeat from the primary has arrived under \
+                 {}/{} (with --max-lag, a replica is ready once its first replication \
+                 has run and brought the primary's heartbeat)",
+                self.store.root_path().display(),
+                heartbeat::PATH
+            ));
+        }
         let lag = self.lag_seconds();
         if lag > max.as_secs_f64() {
-            let what = if self.heartbeat().is_some() {
-                "the replicated heartbeat is"
-            } else {
-                "no heartbeat has been replicated yet; waited"
-            };
             return Err(format!(
-                "replication lag: {what} {lag:.1} s old, more than --max-lag {}",
+                "replication lag: the replicated heartbeat is {lag:.1} s old, more than \
+                 --max-lag {}",
                 humantime::format_duration(max)
             ));
         }
@@ -148,7 +155,8 @@ mod tests {
         let m = Metrics::new();
         let r = Replica::new(store.clone(), &m, Some(Duration::from_secs(60)));
         assert!(r.heartbeat().is_none());
-        assert!(r.check_ready().is_ok(), "young node, no heartbeat yet");
+        let never = r.check_ready().unwrap_err();
+        assert!(never.contains("not replicated yet"), "{never}");
         let old = Heartbeat {
             unix_ms: heartbeat::now_ms() - 3_600_000,
             seq: 7,
@@ -160,6 +168,15 @@ mod tests {
         r.reload();
         assert!(r.lag_seconds() >= 3599.0);
         assert!(r.check_ready().unwrap_err().contains("--max-lag"));
+        let fresh = Heartbeat {
+            unix_ms: heartbeat::now_ms(),
+            ..old.clone()
+        };
+        std::fs::write(dir.join("heartbeat"), serde_json::to_vec(&fresh).unwrap()).unwrap();
+        r.reload();
+        assert_eq!(r.check_ready(), Ok(()));
+        std::fs::write(dir.join("heartbeat"), serde_json::to_vec(&old).unwrap()).unwrap();
+        r.reload();
         std::fs::remove_file(dir.join("heartbeat")).unwrap();
         r.reload();
         assert_eq!(
