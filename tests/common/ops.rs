@@ -860,25 +860,17 @@ impl ZfsLab {
         );
     }
 
+    /// Destroys one pool of this lab now (a lab shared by several tests
+    /// gives each its own pool) and removes its vdev file.
+    pub fn destroy_pool(&mut self, name: &str) {
+        self.pools.retain(|p| p != name);
+        destroy_pool(name);
+        let _ = std::fs::remove_file(self.dir().join(format!("{name}.vdev")));
+    }
+
     fn destroy_pools(&mut self) {
         for pool in self.pools.drain(..).rev() {
-            let mut last = None;
-            let gone = wait_until(Duration::from_secs(60), || {
-                let out = run_tool("zpool", ["destroy", "-f", &pool]);
-                let done = out.code == Some(0) || out.err().contains("no such pool");
-                last = Some(out);
-                if !done {
-                    // A busy pool is retried; this pause paces the retry.
-                    thread::sleep(Duration::from_millis(200));
-                }
-                done
-            });
-            if !gone {
-                eprintln!(
-                    "WARNING: could not destroy test pool {pool}\n{}",
-                    last.map(|o| o.describe()).unwrap_or_default()
-                );
-            }
+            destroy_pool(&pool);
         }
     }
 
@@ -916,6 +908,27 @@ impl ZfsLab {
             eprintln!("WARNING: {m} still mounted after teardown; umount -l");
             let _ = run_tool("umount", ["-l", &m]);
         }
+    }
+}
+
+/// `zpool destroy -f`, retried while busy; a warning if it never goes.
+fn destroy_pool(pool: &str) {
+    let mut last = None;
+    let gone = wait_until(Duration::from_secs(60), || {
+        let out = run_tool("zpool", ["destroy", "-f", pool]);
+        let done = out.code == Some(0) || out.err().contains("no such pool");
+        last = Some(out);
+        if !done {
+            // A busy pool is retried; this pause paces the retry.
+            thread::sleep(Duration::from_millis(200));
+        }
+        done
+    });
+    if !gone {
+        eprintln!(
+            "WARNING: could not destroy test pool {pool}\n{}",
+            last.map(|o| o.describe()).unwrap_or_default()
+        );
     }
 }
 
