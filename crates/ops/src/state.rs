@@ -168,7 +168,7 @@ impl State {
 
     /// Write atomically and durably: temp file, fsync, rename, fsync dir.
     pub fn save(&self, path: &Path) -> Result<(), OpsError> {
-        let dir = path.parent().unwrap_or(Path::new("."));
+        let dir = dir_of(path);
         let ctx = || format!("writing {}", path.display());
         let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(OpsError::io(ctx()))?;
         serde_json::to_writer_pretty(&mut tmp, self).map_err(|e| OpsError::Other(e.to_string()))?;
@@ -200,6 +200,15 @@ impl State {
     }
 }
 
+/// The directory a file at `path` lives in: `.` for a bare file name
+/// (whose `parent()` is the empty path, which no call can open).
+fn dir_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
 /// Now, as RFC 3339 (UTC).
 pub fn now() -> String {
     humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
@@ -208,6 +217,13 @@ pub fn now() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bare_file_name_lives_in_the_current_directory() {
+        assert_eq!(dir_of(Path::new("st.json")), Path::new("."));
+        assert_eq!(dir_of(Path::new("a/st.json")), Path::new("a"));
+        assert_eq!(dir_of(Path::new("/st.json")), Path::new("/"));
+    }
 
     #[test]
     fn default_path_is_beside_the_root() {
