@@ -106,8 +106,17 @@ fn a_replica_that_never_received_a_heartbeat_is_not_ready() {
     std::fs::create_dir_all(replica_root.join(".putfs")).unwrap();
     let replica = Server::start(&replica_root, &["--read-only", "--max-lag", "1h"]);
     let ready = replica.get(".putfs/ready");
-    assert_eq!(ready.status, 503, "never replicated, yet ready: {}", ready.text());
-    assert!(ready.text().contains("not replicated yet"), "{}", ready.text());
+    assert_eq!(
+        ready.status,
+        503,
+        "never replicated, yet ready: {}",
+        ready.text()
+    );
+    assert!(
+        ready.text().contains("not replicated yet"),
+        "{}",
+        ready.text()
+    );
 
     // The first replication brings the heartbeat (published by a rename,
     // as the shipped scripts do).

@@ -171,7 +171,10 @@ mod tests {
             ..Evidence::default()
         };
         let r = role(&stopped);
-        assert!(r.starts_with("primary (a writable putfs, pid 9, served it last)"), "{r}");
+        assert!(
+            r.starts_with("primary (a writable putfs, pid 9, served it last)"),
+            "{r}"
+        );
         let demoted = Evidence {
             demotion: Some(&replica),
             ..stopped
