@@ -10,6 +10,7 @@ use clap::builder::BoolishValueParser;
 use clap::{Args, ValueEnum};
 
 use putfs_server::config::{HttpConfig, ReplicationConfig, ServeConfig};
+use putfs_server::forward_secret::ForwardSecret;
 use putfs_server::limits::{self, Limits};
 use putfs_store::{KeyLimits, KeyMatcher, OnExisting, Policy, StoreConfig};
 
@@ -75,6 +76,21 @@ pub struct ServeArgs {
     /// With --read-only: proxy PUT and DELETE to this primary (http://host:port).
     #[arg(long, env = "PUTFS_FORWARD_WRITES_TO", requires = "read_only")]
     pub forward_writes_to: Option<url::Url>,
+
+    /// Secret shared by the primary and its replicas (at least 32 bytes,
+    /// mode 600; a trailing newline is ignored). A replica signs every write
+    /// it forwards with it; the primary refuses (403) a write whose
+    /// signature is wrong, stale (over 60 s) or replayed. A forwarded PUT
+    /// without a sha-256 digest header is spooled to an unnamed temp file
+    /// in the system temp dir ($TMPDIR, else /tmp), at most
+    /// --max-forward-spool-bytes, to sign its digest, and is gone after.
+    #[arg(long, env = "PUTFS_FORWARD_SECRET_FILE", value_name = "PATH")]
+    pub forward_secret_file: Option<PathBuf>,
+
+    /// Signing replica: largest body without a sha-256 digest header that it
+    /// spools to sign (413 beyond; a body with the header is streamed).
+    #[arg(long, env = "PUTFS_MAX_FORWARD_SPOOL_BYTES", default_value_t = 1 << 30)]
+    pub max_forward_spool_bytes: u64,
 
     /// `never` gives up durability for speed (benchmarks only).
     #[arg(long, env = "PUTFS_FSYNC", value_enum, default_value = "always")]
@@ -249,6 +265,11 @@ impl ServeArgs {
         {
             return Err("--forward-writes-to must be an http:// or https:// URL".into());
         }
+        let forward_secret = self
+            .forward_secret_file
+            .as_deref()
+            .map(ForwardSecret::read)
+            .transpose()?;
         if self.heartbeat_poll.is_zero() {
             return Err("--heartbeat-poll must be more than 0s".into());
         }
@@ -290,6 +311,8 @@ impl ServeArgs {
                 body_timeout: self.body_timeout,
                 access_log: self.access_log,
                 forward_writes_to: self.forward_writes_to,
+                forward_secret,
+                max_forward_spool_bytes: self.max_forward_spool_bytes,
             },
             limits,
             shutdown_timeout: self.shutdown_timeout,

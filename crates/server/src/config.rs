@@ -17,6 +17,11 @@ pub struct HttpConfig {
     pub body_timeout: Duration,
     pub access_log: bool,
     pub forward_writes_to: Option<url::Url>,
+    /// Shared with the primary and the other replicas: signs forwarded
+    /// writes (a replica) and checks them (a primary).
+    pub forward_secret: Option<crate::forward_secret::ForwardSecret>,
+    /// Largest body a signing replica spools to learn its digest.
+    pub max_forward_spool_bytes: u64,
 }
 
 /// Heartbeat and lag settings.

@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod forward_secret;
 pub mod http;
 pub mod limits;
 mod logging;

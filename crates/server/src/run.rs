@@ -8,7 +8,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::ServeConfig;
-use crate::http::{self, App, Forwarder, Limiter};
+use crate::http::{self, App, ForwardGate, Forwarder, Limiter};
 use crate::limits;
 use crate::metrics::Metrics;
 use crate::replication::replica::Replica;
@@ -63,9 +63,15 @@ async fn serve(cfg: ServeConfig) -> Result<(), String> {
         });
     }
     let forward = match &cfg.http.forward_writes_to {
-        Some(url) => Some(Forwarder::new(url)?),
+        Some(url) => Some(Forwarder::new(
+            url,
+            cfg.http.forward_secret.clone(),
+            cfg.http.max_forward_spool_bytes,
+        )?),
         None => None,
     };
+    announce_forwarding(&cfg);
+    let forward_gate = Arc::new(ForwardGate::new(cfg.http.forward_secret.clone(), &metrics));
     let mut ready_checks: Vec<http::ReadyCheck> = Vec::new();
     let replica = start_replication(&cfg, &store, &metrics);
     if let Some(r) = &replica {
@@ -82,6 +88,7 @@ async fn serve(cfg: ServeConfig) -> Result<(), String> {
         cfg: Arc::new(cfg.http.clone()),
         metrics: metrics.clone(),
         forward,
+        forward_gate,
         ready_checks: Arc::new(ready_checks),
         replica,
         limiter,
@@ -154,6 +161,30 @@ async fn listener(listen: std::net::SocketAddr) -> Result<(TcpListener, bool), S
         .await
         .map_err(|e| format!("binding {listen}: {e}"))?;
     Ok((l, false))
+}
+
+/// Say at start how writes between nodes are authenticated: a replica
+/// forwarding without a secret is the case to notice.
+fn announce_forwarding(cfg: &ServeConfig) {
+    let secret = cfg.http.forward_secret.as_ref().map(|s| s.path().display());
+    match (&cfg.http.forward_writes_to, secret, cfg.store.read_only) {
+        (Some(to), None, _) => tracing::warn!(
+            %to,
+            "writes forwarded to the primary are unauthenticated between nodes: \
+             anyone who reaches this replica writes as it does; give this node and \
+             the primary the same --forward-secret-file"
+        ),
+        (Some(to), Some(path), _) => tracing::info!(
+            %to,
+            secret = %path,
+            "forwarded writes are signed"
+        ),
+        (None, Some(path), false) => tracing::info!(
+            secret = %path,
+            "signed forwarded writes are verified; unsigned writes are clients' own"
+        ),
+        _ => {}
+    }
 }
 
 /// The primary writes heartbeats; a read-only node follows the replicated

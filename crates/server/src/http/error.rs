@@ -17,6 +17,11 @@ pub enum ApiError {
     BadRequest(String),
     #[error("missing or wrong bearer token")]
     Unauthorized,
+    /// Refused whoever asks (a forwarded write's signature is wrong).
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    PayloadTooLarge(String),
     #[error("method not allowed here; allowed: {0}")]
     MethodNotAllowed(&'static str),
     #[error("unsupported media type: {0}")]
@@ -45,6 +50,8 @@ impl ApiError {
             ApiError::Store(e) => store_status(e),
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,

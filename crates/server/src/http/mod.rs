@@ -10,6 +10,9 @@ mod conditional;
 mod digest_headers;
 mod error;
 mod forward;
+mod forward_gate;
+mod forward_signature;
+mod forward_spool;
 mod held_body;
 mod in_flight;
 mod internal;
@@ -32,6 +35,7 @@ use http::{HeaderValue, Method, header};
 
 pub use error::ApiError;
 pub use forward::Forwarder;
+pub use forward_gate::ForwardGate;
 pub use overload::Limiter;
 
 use crate::config::HttpConfig;
@@ -51,6 +55,8 @@ pub struct App {
     pub cfg: Arc<HttpConfig>,
     pub metrics: Arc<Metrics>,
     pub forward: Option<Forwarder>,
+    /// Checks the signature on writes forwarded to this node.
+    pub forward_gate: Arc<ForwardGate>,
     pub ready_checks: Arc<Vec<ReadyCheck>>,
     /// Read-only nodes: replication state (lag metrics, heartbeat).
     pub replica: Option<Arc<crate::replication::replica::Replica>>,
@@ -146,6 +152,7 @@ async fn route(app: &App, req: Request) -> Result<Response, ApiError> {
                 if app.store.read_only() {
                     return forward_write(app, req).await;
                 }
+                app.forward_gate.check(&method, path, req.headers())?;
                 if method == Method::PUT {
                     let _upload = app.limiter.upload()?;
                     let (parts, body) = req.into_parts();
@@ -186,7 +193,7 @@ async fn forward_write(app: &App, req: Request) -> Result<Response, ApiError> {
         .uri
         .path_and_query()
         .map_or(parts.uri.path(), |pq| pq.as_str());
-    fwd.forward(parts.method.clone(), pq, &parts.headers, body)
+    fwd.forward(app, parts.method.clone(), pq, &parts.headers, body)
         .await
 }
 

@@ -163,7 +163,7 @@ async fn read_small(app: &App, body: Body) -> Result<Bytes, ApiError> {
 }
 
 /// The next body chunk, with the idle timeout and client errors mapped.
-async fn next_chunk(
+pub(super) async fn next_chunk(
     app: &App,
     stream: &mut axum::body::BodyDataStream,
 ) -> Result<Option<Bytes>, ApiError> {
