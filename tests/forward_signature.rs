@@ -295,7 +295,16 @@ fn a_body_swapped_after_signing_is_refused_before_publishing() {
     // for any body that does not match its digest) and nothing is written.
     let r = put(&primary, "swap/a.txt", b"swapped", b"signed", Some(&sig));
     assert_eq!(r.status, 422, "{}", r.text());
-    // The digest swapped along with the body: the signature fails.
+    // The digest swapped along with the body: the signature fails. (A
+    // fresh nonce: the signature above was used, and would be a replay.)
+    let sig = signature(
+        SECRET,
+        "PUT",
+        "/swap/a.txt",
+        unix_now(),
+        2,
+        &sha256(b"signed"),
+    );
     let r = put(&primary, "swap/a.txt", b"swapped", b"swapped", Some(&sig));
     assert_eq!(r.status, 403, "{}", r.text());
     assert!(!primary.root().join("swap/a.txt").exists());
@@ -305,7 +314,7 @@ fn a_body_swapped_after_signing_is_refused_before_publishing() {
     let big = vec![b's'; 100_000];
     let mut swapped = big.clone();
     swapped[99_999] = b'x';
-    let sig = signature(SECRET, "PUT", "/swap/big.bin", unix_now(), 2, &sha256(&big));
+    let sig = signature(SECRET, "PUT", "/swap/big.bin", unix_now(), 3, &sha256(&big));
     let r = put(&primary, "swap/big.bin", &swapped, &big, Some(&sig));
     assert_eq!(r.status, 422, "{}", r.text());
     assert!(!primary.root().join("swap/big.bin").exists());
