@@ -1,6 +1,8 @@
 //! Listings: upstream's `QUERY /prefix/` and `GET /prefix/` with query
 //! parameters and content negotiation. The walk runs on a blocking thread and
-//! streams through a small channel, so memory is bounded by a few buffers.
+//! streams through a small channel, so memory is bounded by a few buffers,
+//! plus, for a sorted listing (HTML, JSON, or `?sort=`), the entries held
+//! to sort them, up to `listing_sort`'s cap.
 
 use std::ops::ControlFlow;
 use std::sync::LazyLock;
@@ -15,8 +17,11 @@ use tokio::sync::mpsc;
 
 use super::App;
 use super::error::ApiError;
-use super::listing_format::Format;
-use crate::store::{ListOptions, Listing, Prefix, StoreError};
+use super::listing_format::{Format, Writer};
+use super::listing_html::{Arrangement, Page};
+use super::listing_sort::{Held, Order};
+use super::negotiate::{self, Media};
+use crate::store::{Entry, ListOptions, Listing, Prefix, StoreError};
 
 /// Upstream's cap on a QUERY body.
 const MAX_QUERY_BODY: usize = 64;
@@ -97,16 +102,21 @@ pub async fn query(
         opts.stat = caps.get(3).is_some();
     }
     let format = Format::Lines { stat: opts.stat };
+    let writer = Writer::Lines { stat: opts.stat };
     // Upstream lists a missing prefix as empty.
     let listing = open(app, prefix.clone()).await?;
+    let walk = Walk {
+        opts,
+        filter: Filter::default(),
+        order: None,
+    };
     Ok(stream(
         app,
         listing,
         &prefix,
-        opts,
-        Filter::default(),
-        format,
-        true,
+        walk,
+        writer,
+        format.content_type(true),
     ))
 }
 
@@ -120,7 +130,7 @@ fn parse_depth(digits: &[u8]) -> i64 {
     })
 }
 
-/// `GET /prefix/?depth=&glob=&exclude_prefix=&stat&dirs&format=`.
+/// `GET /prefix/?depth=&glob=&exclude_prefix=&stat&dirs&format=&sort=&order=`.
 pub async fn get(
     app: &App,
     prefix: Prefix,
@@ -132,6 +142,7 @@ pub async fn get(
     let mut filter = Filter::default();
     let mut format_param = None;
     let (mut depth_given, mut dirs_given) = (false, false);
+    let (mut sort, mut order) = (None, None);
     for (k, v) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
         match k.as_ref() {
             "depth" => {
@@ -150,9 +161,13 @@ pub async fn get(
                 dirs_given = true;
             }
             "format" => format_param = Some(v.into_owned()),
+            "sort" => sort = Some(v.into_owned()),
+            "order" => order = Some(v.into_owned()),
             _ => {}
         }
     }
+    let sort_asked = sort.is_some() || order.is_some();
+    let order = Order::parse(sort.as_deref(), order.as_deref()).map_err(ApiError::BadRequest)?;
     let format = match format_param.as_deref() {
         Some("text") => Format::Lines { stat: opts.stat },
         Some("json") => Format::Json,
@@ -181,18 +196,31 @@ pub async fn get(
     let listing = open(app, prefix.clone())
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no such prefix: /{}", prefix.as_str())))?;
+    let content_type = format.content_type(false);
     let mut resp = if method == Method::HEAD {
         let mut resp = Response::new(Body::empty());
-        resp.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static(format.content_type(false)),
-        );
+        resp.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
         resp
     } else {
-        stream(app, Some(listing), &prefix, opts, filter, format, false)
+        // Text keeps the filesystem's order (and its speed) unless asked.
+        let sorted = format != (Format::Lines { stat: opts.stat }) || sort_asked;
+        let walk = Walk {
+            opts,
+            filter,
+            order: sorted.then_some(order),
+        };
+        let writer = Writer::new(format, || {
+            Page::new(prefix.as_str(), query, jiff::tz::TimeZone::system())
+        });
+        stream(app, Some(listing), &prefix, walk, writer, content_type)
     };
+    // The format depends on Accept, and on User-Agent when there is none
+    // (rclone): a cache must not hand one client's listing to another.
+    resp.headers_mut()
+        .insert(header::VARY, HeaderValue::from_static("Accept, User-Agent"));
     if format == Format::Html {
-        super::browser::listing_page(resp.headers_mut());
+        super::browser::page(resp.headers_mut());
     }
     Ok(resp)
 }
@@ -207,41 +235,24 @@ fn flag(v: &str) -> Result<bool, ApiError> {
     }
 }
 
-/// The format the client prefers: the first of ours in its `Accept` list
-/// (q=0 excluded). rclone's `http` backend sends no `Accept` but only reads
-/// HTML, so it gets HTML.
+/// The format the client prefers by its `Accept` header; text when it
+/// accepts none of ours. rclone's `http` backend sends no `Accept` but only
+/// reads HTML, so it gets HTML.
 fn negotiate(headers: &HeaderMap, stat: bool) -> Format {
-    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
-    let Some(accept) = accept else {
+    if !headers.contains_key(header::ACCEPT) {
         let rclone = headers
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|ua| ua.starts_with("rclone/"));
-        return if rclone {
-            Format::Html
-        } else {
-            Format::Lines { stat }
-        };
-    };
-    for range in accept.split(',') {
-        let mut parts = range.split(';');
-        let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
-        let refused = parts.any(|p| {
-            let p = p.trim();
-            p.strip_prefix("q=")
-                .is_some_and(|q| q.trim().parse::<f32>().is_ok_and(|q| q == 0.0))
-        });
-        if refused {
-            continue;
-        }
-        match media.as_str() {
-            "application/json" => return Format::Json,
-            "text/html" | "application/xhtml+xml" => return Format::Html,
-            "text/plain" | "*/*" | "text/*" => return Format::Lines { stat },
-            _ => {}
+        if rclone {
+            return Format::Html;
         }
     }
-    Format::Lines { stat }
+    match negotiate::preferred(headers) {
+        Some(Media::Json) => Format::Json,
+        Some(Media::Html) => Format::Html,
+        Some(Media::Text) | None => Format::Lines { stat },
+    }
 }
 
 /// Open the prefix's directory; `None` when it does not exist.
@@ -254,6 +265,14 @@ async fn open(app: &App, prefix: Prefix) -> Result<Option<Listing>, ApiError> {
     }
 }
 
+/// What a listing walks and in which order it is written.
+struct Walk {
+    opts: ListOptions,
+    filter: Filter,
+    /// `None`: the filesystem's order, streamed as walked.
+    order: Option<Order>,
+}
+
 /// Start the walk on a blocking thread and stream its output. Passing the
 /// key cap or failing mid-walk aborts the body: the client sees a broken
 /// response, never a complete-looking truncated one.
@@ -261,18 +280,31 @@ fn stream(
     app: &App,
     listing: Option<Listing>,
     prefix: &Prefix,
-    opts: ListOptions,
-    filter: Filter,
-    format: Format,
-    query: bool,
+    walk: Walk,
+    writer: Writer,
+    content_type: &'static str,
 ) -> Response {
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(4);
     let max_keys = app.cfg.max_list_keys;
     let prefix_text = prefix.as_str().to_owned();
     let metrics = app.metrics.clone();
     tokio::task::spawn_blocking(move || {
-        let mut buf = Vec::with_capacity(FLUSH_AT * 2);
-        format.begin(&mut buf, &prefix_text);
+        let Walk {
+            opts,
+            filter,
+            order,
+        } = walk;
+        let mut out = Out {
+            writer,
+            buf: String::with_capacity(FLUSH_AT * 2),
+            tx,
+            metrics,
+        };
+        // Entries held to be sorted; `None` once written as walked.
+        let mut held = order.map(|_| Held::default());
+        if held.is_none() {
+            out.writer.begin(&mut out.buf, Arrangement::Unsorted);
+        }
         let mut count: u64 = 0;
         let mut failure: Option<String> = None;
         let mut gone = false;
@@ -282,7 +314,7 @@ fn stream(
                 // A selective filter may go long without output: notice a
                 // client that left without waiting for a flush.
                 seen += 1;
-                if seen.is_multiple_of(1024) && tx.is_closed() {
+                if seen.is_multiple_of(1024) && out.tx.is_closed() {
                     gone = true;
                     return ControlFlow::Break(());
                 }
@@ -293,18 +325,25 @@ fn stream(
                     failure = Some(format!("listing exceeds the limit of {} keys", count));
                     return ControlFlow::Break(());
                 }
-                format.entry(&mut buf, e, count == 0);
                 count += 1;
-                if buf.len() >= FLUSH_AT {
-                    let chunk = Bytes::from(std::mem::replace(
-                        &mut buf,
-                        Vec::with_capacity(FLUSH_AT * 2),
-                    ));
-                    metrics.bytes_out.inc_by(chunk.len() as u64);
-                    if tx.blocking_send(Ok(chunk)).is_err() {
-                        gone = true;
-                        return ControlFlow::Break(());
+                if let Some(h) = held.as_mut() {
+                    if h.push(e) {
+                        return ControlFlow::Continue(());
                     }
+                    // Too many to sort: what was held, in the order walked,
+                    // then the rest as it comes.
+                    out.writer.begin(&mut out.buf, Arrangement::Unsorted);
+                    for held_entry in h.entries() {
+                        if out.entry(&held_entry).is_break() {
+                            gone = true;
+                            return ControlFlow::Break(());
+                        }
+                    }
+                    held = None;
+                }
+                if out.entry(e).is_break() {
+                    gone = true;
+                    return ControlFlow::Break(());
                 }
                 ControlFlow::Continue(())
             });
@@ -317,23 +356,57 @@ fn stream(
         }
         if let Some(msg) = failure {
             tracing::warn!(prefix = %prefix_text, "{msg}; aborting the response");
-            let _ = tx.blocking_send(Err(std::io::Error::other(msg)));
+            let _ = out.tx.blocking_send(Err(std::io::Error::other(msg)));
             return;
         }
-        format.end(&mut buf);
-        metrics.bytes_out.inc_by(buf.len() as u64);
-        let _ = tx.blocking_send(Ok(Bytes::from(buf)));
+        if let (Some(mut h), Some(order)) = (held, order) {
+            h.sort(order);
+            out.writer.begin(&mut out.buf, Arrangement::Sorted(order));
+            for e in h.entries() {
+                if out.entry(&e).is_break() {
+                    return;
+                }
+            }
+        }
+        out.writer.end(&mut out.buf);
+        out.flush();
     });
     let body = Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|item| (item, rx))
     }));
     let mut resp = Response::new(body);
     *resp.status_mut() = StatusCode::OK;
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(format.content_type(query)),
-    );
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     resp
+}
+
+/// The listing's output: the writer, its buffer, and the channel to the
+/// response body.
+struct Out {
+    writer: Writer,
+    buf: String,
+    tx: mpsc::Sender<Result<Bytes, std::io::Error>>,
+    metrics: std::sync::Arc<crate::metrics::Metrics>,
+}
+
+impl Out {
+    /// Write an entry, sending the buffer once it is full; `Break` when the
+    /// client has gone.
+    fn entry(&mut self, e: &Entry<'_>) -> ControlFlow<()> {
+        self.writer.entry(&mut self.buf, e);
+        if self.buf.len() >= FLUSH_AT && !self.flush() {
+            return ControlFlow::Break(());
+        }
+        ControlFlow::Continue(())
+    }
+
+    /// Send the buffer; false when the client has gone.
+    fn flush(&mut self) -> bool {
+        let chunk = std::mem::replace(&mut self.buf, String::with_capacity(FLUSH_AT * 2));
+        self.metrics.bytes_out.inc_by(chunk.len() as u64);
+        self.tx.blocking_send(Ok(Bytes::from(chunk))).is_ok()
+    }
 }
 
 #[cfg(test)]
@@ -365,7 +438,13 @@ mod tests {
             accept(Some("text/html;q=0, application/json"), None),
             Format::Json
         );
+        assert_eq!(
+            accept(Some("text/html;q=0.5, application/json"), None),
+            Format::Json
+        );
+        assert_eq!(accept(Some("image/png"), None), text);
         assert_eq!(accept(None, Some("rclone/v1.60.1")), Format::Html);
+        assert_eq!(accept(Some("*/*"), Some("rclone/v1.60.1")), text);
     }
 
     #[test]
