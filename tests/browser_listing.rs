@@ -482,6 +482,24 @@ fn listings_are_negotiated_by_quality() {
 }
 
 #[test]
+fn text_listings_keep_their_order_unless_asked_to_sort() {
+    let dir = tempdir();
+    let s = Server::start(dir.path(), &[]);
+    for (key, size) in [("b", 300), ("a", 10), ("c", 2000)] {
+        assert_eq!(s.put(key, vec![b'x'; size]).status, 201);
+    }
+    let r = listing_with(&s, "/?sort=size&order=desc", None);
+    assert_eq!(content_type(&r), "text/plain");
+    assert_eq!(r.text(), "c\nb\na\n");
+    let text = listing_with(&s, "/?sort=name&stat", None).text();
+    let names: Vec<&str> = text
+        .lines()
+        .map(|l| l.rsplit(' ').next().unwrap())
+        .collect();
+    assert_eq!(names, ["a", "b", "c"]);
+}
+
+#[test]
 fn listing_responses_vary_by_accept() {
     let dir = tempdir();
     let s = Server::start(dir.path(), &[]);

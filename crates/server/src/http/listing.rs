@@ -19,7 +19,7 @@ use super::App;
 use super::error::ApiError;
 use super::listing_format::{Format, Writer};
 use super::listing_html::{Arrangement, Page};
-use super::listing_sort::{Held, Order};
+use super::listing_sort::{Held, Order, SortKey};
 use super::negotiate::{self, Media};
 use crate::store::{Entry, ListOptions, Listing, Prefix, StoreError};
 
@@ -205,6 +205,9 @@ pub async fn get(
     } else {
         // Text keeps the filesystem's order (and its speed) unless asked.
         let sorted = format != (Format::Lines { stat: opts.stat }) || sort_asked;
+        // Sizes and dates to sort by, even where the text does not show them.
+        let mut opts = opts;
+        opts.stat |= sorted && order.key != SortKey::Name;
         let walk = Walk {
             opts,
             filter,

@@ -73,11 +73,11 @@ impl Page {
             self.breadcrumbs()
         );
         if arrangement == Arrangement::Unsorted {
-            let _ = write!(
+            let _ = writeln!(
                 out,
                 "<p class=\"note\">This directory holds more than {} entries (or {} MiB \
                  of names), too many to sort: they are listed in the order the \
-                 filesystem returns them, not sorted.</p>\n",
+                 filesystem returns them, not sorted.</p>",
                 listing_sort::MAX_ENTRIES,
                 listing_sort::MAX_KEY_BYTES >> 20,
             );
