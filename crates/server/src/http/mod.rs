@@ -19,6 +19,7 @@ mod listing;
 mod listing_format;
 mod listing_html;
 mod listing_sort;
+mod listing_stream;
 mod negotiate;
 mod object_get;
 mod object_put;
