@@ -4,7 +4,12 @@
 //! authority (its cookies, its other objects, its listings). And no
 //! response may be sniffed into a type the server did not choose.
 
+use std::sync::LazyLock;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
 use http::{HeaderMap, HeaderValue, header};
+use sha2::{Digest, Sha256};
 
 /// Documents that can run script are rendered in a unique origin, without
 /// script, forms, popups or plugins. Only those get it: Chrome's PDF viewer
@@ -12,10 +17,31 @@ use http::{HeaderMap, HeaderValue, header};
 /// images or downloads.
 const SANDBOX: &str = "sandbox";
 
-/// The HTML listing is links and text: it needs no script, style, image,
-/// frame or form, and is sandboxed like a stored page.
-const LISTING: &str =
-    "default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'; sandbox";
+/// The one stylesheet putfs's own pages (listings, error pages) carry, in a
+/// `<style>` element. The policy allows exactly these bytes, by their hash:
+/// a key shown in a page can never add style, let alone script.
+pub const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}\
+h1{font-size:1.3em;word-break:break-all}\
+table{border-collapse:collapse}\
+th,td{padding:.2em .8em;text-align:left;vertical-align:top}\
+th{border-bottom:1px solid #ccc}\
+tbody tr:nth-child(even){background:#f3f3f3}\
+.size,.date{white-space:nowrap;font-variant-numeric:tabular-nums}\
+.size{text-align:right}\
+a{text-decoration:none}\
+a:hover{text-decoration:underline}\
+.note{color:#555}";
+
+/// putfs's pages are links and text: no script, image, frame or form, only
+/// `STYLE`, and sandboxed like a stored page.
+static PAGE: LazyLock<HeaderValue> = LazyLock::new(|| {
+    let hash = B64.encode(Sha256::digest(STYLE.as_bytes()));
+    let policy = format!(
+        "default-src 'none'; style-src 'sha256-{hash}'; base-uri 'none'; \
+         form-action 'none'; frame-ancestors 'none'; sandbox"
+    );
+    HeaderValue::from_str(&policy).expect("a policy is visible ASCII")
+});
 
 /// An object's response (200, 206 or 304), by the Content-Type putfs picked
 /// for it.
@@ -29,13 +55,10 @@ pub fn object(h: &mut HeaderMap, content_type: &str) {
     }
 }
 
-/// The HTML listing page (GET and HEAD).
-pub fn listing_page(h: &mut HeaderMap) {
+/// putfs's own HTML pages: the listing (GET and HEAD) and error pages.
+pub fn page(h: &mut HeaderMap) {
     nosniff(h);
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(LISTING),
-    );
+    h.insert(header::CONTENT_SECURITY_POLICY, PAGE.clone());
 }
 
 /// Every other response (errors, listings in other formats, `/.putfs/`,
@@ -80,6 +103,19 @@ fn runs_script(content_type: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pages_allow_their_stylesheet_and_nothing_else() {
+        let policy = PAGE.to_str().unwrap();
+        let hash = B64.encode(Sha256::digest(STYLE.as_bytes()));
+        assert!(policy.contains(&format!("style-src 'sha256-{hash}'")));
+        assert!(policy.starts_with("default-src 'none';"));
+        assert!(!policy.contains("unsafe") && !policy.contains("script-src"));
+        assert!(
+            !STYLE.contains('<'),
+            "the stylesheet cannot close its element"
+        );
+    }
 
     fn csp(h: &HeaderMap) -> Option<&str> {
         h.get(header::CONTENT_SECURITY_POLICY)
@@ -127,10 +163,10 @@ mod tests {
     #[test]
     fn any_keeps_an_existing_policy() {
         let mut h = HeaderMap::new();
-        listing_page(&mut h);
+        page(&mut h);
         h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
         any(&mut h);
-        assert_eq!(csp(&h), Some(LISTING));
+        assert_eq!(csp(&h), PAGE.to_str().ok());
         let mut h = HeaderMap::new();
         h.insert(
             header::CONTENT_TYPE,

@@ -34,6 +34,10 @@ pub enum ApiError {
     BodyTimeout,
     #[error("{0}")]
     NotFound(String),
+    /// GET or HEAD of a key that is a directory, from a client that is not
+    /// a browser (browsers are redirected to `listing`).
+    #[error("/{key} is a directory, not an object: its listing is at {listing}")]
+    DirectoryKey { key: String, listing: String },
     #[error("the primary could not be reached: {0}")]
     BadGateway(String),
     /// A limit (`--max-connections`, `--max-requests`, `--max-uploads`) is
@@ -57,7 +61,7 @@ impl ApiError {
             ApiError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             ApiError::RangeNotSatisfiable(_) => StatusCode::RANGE_NOT_SATISFIABLE,
             ApiError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
-            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::NotFound(_) | ApiError::DirectoryKey { .. } => StatusCode::NOT_FOUND,
             ApiError::BadGateway(_) => StatusCode::BAD_GATEWAY,
             ApiError::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

@@ -1,28 +1,25 @@
 //! Listings: upstream's `QUERY /prefix/` and `GET /prefix/` with query
-//! parameters and content negotiation. The walk runs on a blocking thread and
-//! streams through a small channel, so memory is bounded by a few buffers.
+//! parameters and content negotiation; `listing_stream` walks and writes.
 
-use std::ops::ControlFlow;
 use std::sync::LazyLock;
 
 use axum::body::Body;
 use axum::response::Response;
-use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use http::{HeaderMap, HeaderValue, Method, header};
 use http_body_util::BodyExt;
 use regex::bytes::Regex;
-use tokio::sync::mpsc;
 
 use super::App;
 use super::error::ApiError;
-use super::listing_format::Format;
+use super::listing_format::{Format, Writer};
+use super::listing_html::Page;
+use super::listing_sort::{Order, SortKey};
+use super::listing_stream::{Walk, stream};
+use super::negotiate::{self, Media};
 use crate::store::{ListOptions, Listing, Prefix, StoreError};
 
 /// Upstream's cap on a QUERY body.
 const MAX_QUERY_BODY: usize = 64;
-
-/// Flush the output buffer to the client at this size.
-const FLUSH_AT: usize = 64 * 1024;
 
 /// Upstream's grammar: `<depth> [dirs] [stat]`, surrounding whitespace trimmed.
 static QUERY_BODY: LazyLock<Regex> = LazyLock::new(|| {
@@ -31,7 +28,7 @@ static QUERY_BODY: LazyLock<Regex> = LazyLock::new(|| {
 
 /// Which entries a listing shows beyond depth: glob and excluded prefix.
 #[derive(Default)]
-struct Filter {
+pub struct Filter {
     /// Matched against the key relative to the prefix, with the same
     /// semantics as every other glob in putfs (`*` stays in a segment).
     glob: Option<globset::GlobMatcher>,
@@ -39,7 +36,7 @@ struct Filter {
 }
 
 impl Filter {
-    fn keeps(&self, rel: &str, is_dir: bool) -> bool {
+    pub fn keeps(&self, rel: &str, is_dir: bool) -> bool {
         if self
             .exclude_prefix
             .as_deref()
@@ -97,16 +94,21 @@ pub async fn query(
         opts.stat = caps.get(3).is_some();
     }
     let format = Format::Lines { stat: opts.stat };
+    let writer = Writer::Lines { stat: opts.stat };
     // Upstream lists a missing prefix as empty.
     let listing = open(app, prefix.clone()).await?;
+    let walk = Walk {
+        opts,
+        filter: Filter::default(),
+        order: None,
+    };
     Ok(stream(
         app,
         listing,
         &prefix,
-        opts,
-        Filter::default(),
-        format,
-        true,
+        walk,
+        writer,
+        format.content_type(true),
     ))
 }
 
@@ -120,7 +122,7 @@ fn parse_depth(digits: &[u8]) -> i64 {
     })
 }
 
-/// `GET /prefix/?depth=&glob=&exclude_prefix=&stat&dirs&format=`.
+/// `GET /prefix/?depth=&glob=&exclude_prefix=&stat&dirs&format=&sort=&order=`.
 pub async fn get(
     app: &App,
     prefix: Prefix,
@@ -132,6 +134,7 @@ pub async fn get(
     let mut filter = Filter::default();
     let mut format_param = None;
     let (mut depth_given, mut dirs_given) = (false, false);
+    let (mut sort, mut order) = (None, None);
     for (k, v) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
         match k.as_ref() {
             "depth" => {
@@ -150,9 +153,13 @@ pub async fn get(
                 dirs_given = true;
             }
             "format" => format_param = Some(v.into_owned()),
+            "sort" => sort = Some(v.into_owned()),
+            "order" => order = Some(v.into_owned()),
             _ => {}
         }
     }
+    let sort_asked = sort.is_some() || order.is_some();
+    let order = Order::parse(sort.as_deref(), order.as_deref()).map_err(ApiError::BadRequest)?;
     let format = match format_param.as_deref() {
         Some("text") => Format::Lines { stat: opts.stat },
         Some("json") => Format::Json,
@@ -181,18 +188,34 @@ pub async fn get(
     let listing = open(app, prefix.clone())
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no such prefix: /{}", prefix.as_str())))?;
+    let content_type = format.content_type(false);
     let mut resp = if method == Method::HEAD {
         let mut resp = Response::new(Body::empty());
-        resp.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static(format.content_type(false)),
-        );
+        resp.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
         resp
     } else {
-        stream(app, Some(listing), &prefix, opts, filter, format, false)
+        // Text keeps the filesystem's order (and its speed) unless asked.
+        let sorted = format != (Format::Lines { stat: opts.stat }) || sort_asked;
+        // Sizes and dates to sort by, even where the text does not show them.
+        let mut opts = opts;
+        opts.stat |= sorted && order.key != SortKey::Name;
+        let walk = Walk {
+            opts,
+            filter,
+            order: sorted.then_some(order),
+        };
+        let writer = Writer::new(format, || {
+            Page::new(prefix.as_str(), query, jiff::tz::TimeZone::system())
+        });
+        stream(app, Some(listing), &prefix, walk, writer, content_type)
     };
+    // The format depends on Accept, and on User-Agent when there is none
+    // (rclone): a cache must not hand one client's listing to another.
+    resp.headers_mut()
+        .insert(header::VARY, HeaderValue::from_static("Accept, User-Agent"));
     if format == Format::Html {
-        super::browser::listing_page(resp.headers_mut());
+        super::browser::page(resp.headers_mut());
     }
     Ok(resp)
 }
@@ -207,41 +230,24 @@ fn flag(v: &str) -> Result<bool, ApiError> {
     }
 }
 
-/// The format the client prefers: the first of ours in its `Accept` list
-/// (q=0 excluded). rclone's `http` backend sends no `Accept` but only reads
-/// HTML, so it gets HTML.
+/// The format the client prefers by its `Accept` header; text when it
+/// accepts none of ours. rclone's `http` backend sends no `Accept` but only
+/// reads HTML, so it gets HTML.
 fn negotiate(headers: &HeaderMap, stat: bool) -> Format {
-    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
-    let Some(accept) = accept else {
+    if !headers.contains_key(header::ACCEPT) {
         let rclone = headers
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|ua| ua.starts_with("rclone/"));
-        return if rclone {
-            Format::Html
-        } else {
-            Format::Lines { stat }
-        };
-    };
-    for range in accept.split(',') {
-        let mut parts = range.split(';');
-        let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
-        let refused = parts.any(|p| {
-            let p = p.trim();
-            p.strip_prefix("q=")
-                .is_some_and(|q| q.trim().parse::<f32>().is_ok_and(|q| q == 0.0))
-        });
-        if refused {
-            continue;
-        }
-        match media.as_str() {
-            "application/json" => return Format::Json,
-            "text/html" | "application/xhtml+xml" => return Format::Html,
-            "text/plain" | "*/*" | "text/*" => return Format::Lines { stat },
-            _ => {}
+        if rclone {
+            return Format::Html;
         }
     }
-    Format::Lines { stat }
+    match negotiate::preferred(headers) {
+        Some(Media::Json) => Format::Json,
+        Some(Media::Html) => Format::Html,
+        Some(Media::Text) | None => Format::Lines { stat },
+    }
 }
 
 /// Open the prefix's directory; `None` when it does not exist.
@@ -252,88 +258,6 @@ async fn open(app: &App, prefix: Prefix) -> Result<Option<Listing>, ApiError> {
         Err(StoreError::NotFound) => Ok(None),
         Err(e) => Err(e.into()),
     }
-}
-
-/// Start the walk on a blocking thread and stream its output. Passing the
-/// key cap or failing mid-walk aborts the body: the client sees a broken
-/// response, never a complete-looking truncated one.
-fn stream(
-    app: &App,
-    listing: Option<Listing>,
-    prefix: &Prefix,
-    opts: ListOptions,
-    filter: Filter,
-    format: Format,
-    query: bool,
-) -> Response {
-    let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(4);
-    let max_keys = app.cfg.max_list_keys;
-    let prefix_text = prefix.as_str().to_owned();
-    let metrics = app.metrics.clone();
-    tokio::task::spawn_blocking(move || {
-        let mut buf = Vec::with_capacity(FLUSH_AT * 2);
-        format.begin(&mut buf, &prefix_text);
-        let mut count: u64 = 0;
-        let mut failure: Option<String> = None;
-        let mut gone = false;
-        if let Some(listing) = listing {
-            let mut seen: u64 = 0;
-            let walked = listing.walk(opts, &mut |e| {
-                // A selective filter may go long without output: notice a
-                // client that left without waiting for a flush.
-                seen += 1;
-                if seen.is_multiple_of(1024) && tx.is_closed() {
-                    gone = true;
-                    return ControlFlow::Break(());
-                }
-                if !filter.keeps(e.rel, e.is_dir) {
-                    return ControlFlow::Continue(());
-                }
-                if max_keys.is_some_and(|m| count >= m) {
-                    failure = Some(format!("listing exceeds the limit of {} keys", count));
-                    return ControlFlow::Break(());
-                }
-                format.entry(&mut buf, e, count == 0);
-                count += 1;
-                if buf.len() >= FLUSH_AT {
-                    let chunk = Bytes::from(std::mem::replace(
-                        &mut buf,
-                        Vec::with_capacity(FLUSH_AT * 2),
-                    ));
-                    metrics.bytes_out.inc_by(chunk.len() as u64);
-                    if tx.blocking_send(Ok(chunk)).is_err() {
-                        gone = true;
-                        return ControlFlow::Break(());
-                    }
-                }
-                ControlFlow::Continue(())
-            });
-            if let Err(e) = walked {
-                failure = Some(format!("listing failed: {e}"));
-            }
-        }
-        if gone {
-            return;
-        }
-        if let Some(msg) = failure {
-            tracing::warn!(prefix = %prefix_text, "{msg}; aborting the response");
-            let _ = tx.blocking_send(Err(std::io::Error::other(msg)));
-            return;
-        }
-        format.end(&mut buf);
-        metrics.bytes_out.inc_by(buf.len() as u64);
-        let _ = tx.blocking_send(Ok(Bytes::from(buf)));
-    });
-    let body = Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|item| (item, rx))
-    }));
-    let mut resp = Response::new(body);
-    *resp.status_mut() = StatusCode::OK;
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(format.content_type(query)),
-    );
-    resp
 }
 
 #[cfg(test)]
@@ -365,7 +289,13 @@ mod tests {
             accept(Some("text/html;q=0, application/json"), None),
             Format::Json
         );
+        assert_eq!(
+            accept(Some("text/html;q=0.5, application/json"), None),
+            Format::Json
+        );
+        assert_eq!(accept(Some("image/png"), None), text);
         assert_eq!(accept(None, Some("rclone/v1.60.1")), Format::Html);
+        assert_eq!(accept(Some("*/*"), Some("rclone/v1.60.1")), text);
     }
 
     #[test]

@@ -1,18 +1,12 @@
-//! How listing entries are written: upstream's lines, a JSON array, or an
-//! HTML index page (browsers, rclone's `http` backend).
+//! How listing entries are written: upstream's lines, a JSON array, or the
+//! HTML page (`listing_html`) browsers and rclone's `http` backend read.
 
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use jiff::Timestamp;
 
+use super::listing_html::{Arrangement, Page};
 use crate::store::Entry;
 
-/// Everything but RFC 3986's unreserved characters is escaped in a path
-/// segment of an href (`:` too, so `a:b` never reads as a URL scheme).
-const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
-
+/// The representation a listing request gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     /// One key per line; with `stat`, `<size> <mtime_ns> <key>`.
@@ -32,80 +26,79 @@ impl Format {
             Format::Html => "text/html; charset=utf-8",
         }
     }
+}
 
-    pub fn begin(self, out: &mut Vec<u8>, prefix: &str) {
+/// Writes one listing in its format.
+pub enum Writer {
+    Lines { stat: bool },
+    Json { first: bool },
+    Html(Box<Page>),
+}
+
+impl Writer {
+    /// `page` is what an HTML listing needs; the other formats ignore it.
+    pub fn new(format: Format, page: impl FnOnce() -> Page) -> Writer {
+        match format {
+            Format::Lines { stat } => Writer::Lines { stat },
+            Format::Json => Writer::Json { first: true },
+            Format::Html => Writer::Html(Box::new(page())),
+        }
+    }
+
+    pub fn begin(&mut self, out: &mut String, arrangement: Arrangement) {
         match self {
-            Format::Lines { .. } => {}
-            Format::Json => out.push(b'['),
-            Format::Html => {
-                let title = html_escape::encode_text(prefix);
-                out.extend_from_slice(
-                    format!(
-                        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">\
-                         <title>Index of /{title}</title></head>\n\
-                         <body><h1>Index of /{title}</h1>\n<pre>\n"
-                    )
-                    .as_bytes(),
-                );
-                if !prefix.is_empty() {
-                    out.extend_from_slice(b"<a href=\"../\">../</a>\n");
+            Writer::Lines { .. } => {}
+            Writer::Json { .. } => out.push('['),
+            Writer::Html(page) => page.begin(out, arrangement),
+        }
+    }
+
+    pub fn entry(&mut self, out: &mut String, e: &Entry<'_>) {
+        match self {
+            Writer::Lines { stat: false } => {
+                out.push_str(e.rel);
+                out.push('\n');
+            }
+            Writer::Lines { stat: true } => {
+                out.push_str(&format!("{} {} {}\n", e.size, e.mtime_ns, e.rel));
+            }
+            Writer::Json { first } => {
+                if !*first {
+                    out.push(',');
                 }
+                *first = false;
+                out.push('\n');
+                out.push_str(&json_entry(e).to_string());
             }
+            Writer::Html(page) => page.entry(out, e),
         }
     }
 
-    /// `first` tells the JSON writer whether a comma is needed.
-    pub fn entry(self, out: &mut Vec<u8>, e: &Entry<'_>, first: bool) {
+    pub fn end(&mut self, out: &mut String) {
         match self {
-            Format::Lines { stat: false } => {
-                out.extend_from_slice(e.rel.as_bytes());
-                out.push(b'\n');
-            }
-            Format::Lines { stat: true } => {
-                out.extend_from_slice(format!("{} {} {}\n", e.size, e.mtime_ns, e.rel).as_bytes());
-            }
-            Format::Json => {
-                if !first {
-                    out.push(b',');
-                }
-                out.push(b'\n');
-                let v = serde_json::json!({
-                    "key": e.rel,
-                    "dir": e.is_dir,
-                    "size": e.size,
-                    "mtime_ns": e.mtime_ns,
-                });
-                // Writing JSON into a Vec cannot fail.
-                let _ = serde_json::to_writer(&mut *out, &v);
-            }
-            Format::Html => {
-                let href: String = e
-                    .rel
-                    .split('/')
-                    .map(|s| utf8_percent_encode(s, SEGMENT).to_string())
-                    .collect::<Vec<_>>()
-                    .join("/");
-                let text = html_escape::encode_text(e.rel);
-                let when = httpdate::fmt_http_date(crate::store::system_time(e.mtime_ns));
-                let size = if e.is_dir {
-                    "-".to_owned()
-                } else {
-                    e.size.to_string()
-                };
-                out.extend_from_slice(
-                    format!("<a href=\"{href}\">{text}</a>  {when}  {size}\n").as_bytes(),
-                );
-            }
+            Writer::Lines { .. } => {}
+            Writer::Json { .. } => out.push_str("\n]\n"),
+            Writer::Html(page) => page.end(out),
         }
     }
+}
 
-    pub fn end(self, out: &mut Vec<u8>) {
-        match self {
-            Format::Lines { .. } => {}
-            Format::Json => out.extend_from_slice(b"\n]\n"),
-            Format::Html => out.extend_from_slice(b"</pre></body></html>\n"),
-        }
-    }
+/// `key` (relative to the prefix, a directory's with its `/`), `name` (its
+/// last segment), `dir`, `size`, `mtime_ns`, and `mtime` in RFC 3339, UTC.
+fn json_entry(e: &Entry<'_>) -> serde_json::Value {
+    let name = e.rel.trim_end_matches('/');
+    let name = name.rsplit('/').next().unwrap_or(name);
+    let mtime = Timestamp::from_nanosecond(e.mtime_ns)
+        .ok()
+        .map(|t| t.to_string());
+    serde_json::json!({
+        "key": e.rel,
+        "name": name,
+        "dir": e.is_dir,
+        "size": e.size,
+        "mtime_ns": e.mtime_ns,
+        "mtime": mtime,
+    })
 }
 
 #[cfg(test)]
@@ -113,13 +106,14 @@ mod tests {
     use super::*;
 
     fn render(f: Format, entries: &[Entry<'_>]) -> String {
-        let mut out = Vec::new();
-        f.begin(&mut out, "p/");
-        for (i, e) in entries.iter().enumerate() {
-            f.entry(&mut out, e, i == 0);
+        let mut w = Writer::new(f, || Page::new("p/", None, jiff::tz::TimeZone::UTC));
+        let mut out = String::new();
+        w.begin(&mut out, Arrangement::Unsorted);
+        for e in entries {
+            w.entry(&mut out, e);
         }
-        f.end(&mut out);
-        String::from_utf8(out).unwrap()
+        w.end(&mut out);
+        out
     }
 
     const ENTRIES: [Entry<'static>; 2] = [
@@ -127,7 +121,7 @@ mod tests {
             rel: "a b/<x>:y.txt",
             is_dir: false,
             size: 3,
-            mtime_ns: 5,
+            mtime_ns: 1_704_164_645_123_456_789,
         },
         Entry {
             rel: "sub/",
@@ -145,11 +139,15 @@ mod tests {
         );
         assert_eq!(
             render(Format::Lines { stat: true }, &ENTRIES[..1]),
-            "3 5 a b/<x>:y.txt\n"
+            "3 1704164645123456789 a b/<x>:y.txt\n"
         );
         let v: serde_json::Value = serde_json::from_str(&render(Format::Json, &ENTRIES)).unwrap();
         assert_eq!(v[0]["key"], "a b/<x>:y.txt");
+        assert_eq!(v[0]["name"], "<x>:y.txt");
+        assert_eq!(v[0]["mtime"], "2024-01-02T03:04:05.123456789Z");
         assert_eq!(v[1]["dir"], true);
+        assert_eq!(v[1]["name"], "sub");
+        assert_eq!(v[1]["mtime"], "1970-01-01T00:00:00Z");
         let empty: serde_json::Value = serde_json::from_str(&render(Format::Json, &[])).unwrap();
         assert_eq!(empty, serde_json::json!([]));
     }
@@ -160,31 +158,5 @@ mod tests {
         assert!(page.contains("<a href=\"a%20b/%3Cx%3E%3Ay.txt\">a b/&lt;x&gt;:y.txt</a>"));
         assert!(page.contains("<a href=\"sub/\">sub/</a>"));
         assert!(page.contains("<a href=\"../\">"));
-    }
-
-    #[test]
-    fn html_hostile_names_stay_text() {
-        let hostile = Entry {
-            rel: "\"><script>alert('&amp;')</script>",
-            is_dir: false,
-            size: 1,
-            mtime_ns: 0,
-        };
-        let mut out = Vec::new();
-        Format::Html.begin(&mut out, "<script>p/");
-        Format::Html.entry(&mut out, &hostile, true);
-        let page = String::from_utf8(out).unwrap();
-        assert!(!page.contains("<script"), "{page}");
-        assert!(
-            page.contains("<title>Index of /&lt;script&gt;p/</title>"),
-            "{page}"
-        );
-        assert!(
-            page.contains(
-                "<a href=\"%22%3E%3Cscript%3Ealert%28%27%26amp%3B%27%29%3C/script%3E\">\
-                 \"&gt;&lt;script&gt;alert('&amp;amp;')&lt;/script&gt;</a>"
-            ),
-            "{page}"
-        );
     }
 }

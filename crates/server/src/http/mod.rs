@@ -8,7 +8,9 @@ mod auth;
 mod browser;
 mod conditional;
 mod digest_headers;
+mod directory;
 mod error;
+mod error_page;
 mod forward;
 mod forward_gate;
 mod forward_signature;
@@ -18,12 +20,17 @@ mod in_flight;
 mod internal;
 mod listing;
 mod listing_format;
+mod listing_html;
+mod listing_sort;
+mod listing_stream;
+mod negotiate;
 mod object_get;
 mod object_put;
 mod overload;
 mod pump;
 mod range;
 pub mod serve;
+mod url_path;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -75,6 +82,15 @@ async fn handle(State(app): State<App>, req: Request) -> Response {
     // lagging replica's 503 on /.putfs/ready look like server errors.
     let internal = internal::is_internal(req.uri().path());
     let uri = req.uri().clone();
+    // Kept for an error page: a browser gets HTML, a program plain text.
+    let mut accept = http::HeaderMap::new();
+    for v in req.headers().get_all(header::ACCEPT) {
+        accept.append(header::ACCEPT, v.clone());
+    }
+    let failed = |e: ApiError| {
+        let path = percent_encoding::percent_decode_str(uri.path()).decode_utf8_lossy();
+        error_page::respond(e, &method, &path, &accept)
+    };
     let (mut resp, slot) = match admit(&app, uri.path(), internal) {
         Ok(slot) => match route(&app, req).await {
             Ok(resp) => (resp, slot),
@@ -84,10 +100,10 @@ async fn handle(State(app): State<App>, req: Request) -> Response {
                     let path = uri.path();
                     tracing::error!(method = %method, path, error = %e, "request failed");
                 }
-                (e.into_response(), slot)
+                (failed(e), slot)
             }
         },
-        Err(e) => (e.into_response(), None),
+        Err(e) => (failed(e), None),
     };
     let status = resp.status();
     // An error answered before a request body was read: the rest of the body
@@ -145,7 +161,7 @@ async fn route(app: &App, req: Request) -> Result<Response, ApiError> {
         Target::Object(key) => match method {
             Method::GET | Method::HEAD => {
                 auth::check(app.cfg.read_token.as_deref(), req.headers())?;
-                object_get::get(app, key, &method, req.headers()).await
+                object_get::get(app, key, &method, req.uri().query(), req.headers()).await
             }
             Method::PUT | Method::DELETE => {
                 auth::check(app.cfg.write_token.as_deref(), req.headers())?;

@@ -28,6 +28,7 @@ pub async fn get(
     app: &App,
     key: Key,
     method: &Method,
+    query: Option<&str>,
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
     let head = method == Method::HEAD;
@@ -37,7 +38,13 @@ pub async fn get(
     // Opening and stat-ing are metadata operations the kernel nearly always
     // answers from cache, so they run inline; the content of a small object
     // is read inline only if it is cached too, else on a blocking thread.
-    let mut object = app.store.open_object(&key).map_err(StoreError::for_read)?;
+    let mut object = match app.store.open_object(&key) {
+        Ok(object) => object,
+        Err(StoreError::IsDirectory) => {
+            return super::directory::answer(app, &key, query, headers);
+        }
+        Err(e) => return Err(e.for_read().into()),
+    };
     let mut data = None;
     if !head && object.meta.size <= SMALL {
         data = object.read_cached();
