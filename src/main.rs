@@ -7,6 +7,7 @@
 mod cli;
 mod config;
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -15,7 +16,8 @@ fn main() -> ExitCode {
     match cli::run(cli::Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err((message, code)) => {
-            eprintln!("putfs: {message}");
+            // Not eprintln!, which panics when stderr is a closed pipe.
+            let _ = writeln!(std::io::stderr(), "putfs: {message}");
             ExitCode::from(code)
         }
     }

@@ -12,6 +12,7 @@
 pub mod config;
 pub mod http;
 pub mod limits;
+mod listen;
 mod logging;
 pub mod metrics;
 pub mod replication;
