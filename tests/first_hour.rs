@@ -32,7 +32,7 @@ fn serve_cmd(root: &Path, args: &[&str]) -> Command {
 fn serve_cmd_with(bin: &Path, root: &Path, args: &[&str]) -> Command {
     let mut cmd = Command::new(bin);
     cmd.arg("serve").arg("--root").arg(root).args(args);
-    if !args.iter().any(|a| *a == "--listen") {
+    if !args.contains(&"--listen") {
         cmd.args(["--listen", "127.0.0.1:0"]);
     }
     for (key, _) in std::env::vars_os() {
