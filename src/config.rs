@@ -2,7 +2,6 @@
 //! upstream PutFS's variables with upstream's meaning, and the checks that
 //! turn them into a configuration.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -55,11 +54,20 @@ pub struct ServeArgs {
     #[arg(long, env = "PUTFS_ROOT", default_value = "./data")]
     pub root: PathBuf,
 
-    /// Address to listen on; port 0 picks a free port. The bound address is
-    /// printed as `putfs listening on http://ADDR` once ready. Ignored when
-    /// a service manager passes a listening socket (LISTEN_FDS).
-    #[arg(long, env = "PUTFS_LISTEN", default_value = "127.0.0.1:8000")]
-    pub listen: SocketAddr,
+    /// Address to listen on, HOST:PORT; port 0 picks a free port. A host
+    /// name (`localhost:8000`) is resolved and putfs listens on the first of
+    /// its addresses that binds, IPv4 ones first (one address, one port;
+    /// `[::]:PORT` for every IPv6 and, where the system maps them, IPv4
+    /// interface). The bound address is printed as
+    /// `putfs listening on http://ADDR` once ready. Ignored when a service
+    /// manager passes a listening socket (LISTEN_FDS).
+    #[arg(
+        long,
+        env = "PUTFS_LISTEN",
+        default_value = "127.0.0.1:8000",
+        value_name = "HOST:PORT"
+    )]
+    pub listen: String,
 
     /// Make the --root directory a new data root although it exists without
     /// putfs's `.putfs/` folder. Without it a writable server refuses such a

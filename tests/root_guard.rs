@@ -168,7 +168,11 @@ fn the_bare_mountpoint_of_an_unmounted_filesystem_is_refused() {
         s.put("k2", b"beside it".to_vec()).status == 500
     });
     assert!(stopped, "kept serving writes after its root was unmounted");
-    assert!(s.logs().contains("the data root changed"), "{}", s.logs());
+    // Log lines reach stderr through a queue: poll, do not assume.
+    let logged = wait_until(Duration::from_secs(10), || {
+        s.logs().contains("the data root changed")
+    });
+    assert!(logged, "{}", s.logs());
     assert_eq!(s.get("/.putfs/ready").status, 503);
     drop(s);
     drop(guard);

@@ -1,7 +1,6 @@
 //! The resolved configuration of `putfs serve`: what the command line
 //! (the `putfs` binary) hands the server.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use putfs_store::StoreConfig;
@@ -38,7 +37,8 @@ pub struct ReplicationConfig {
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
     pub replication: ReplicationConfig,
-    pub listen: SocketAddr,
+    /// `HOST:PORT`: a host name is resolved when the server starts.
+    pub listen: String,
     pub store: StoreConfig,
     pub http: HttpConfig,
     pub limits: Limits,

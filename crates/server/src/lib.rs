@@ -13,6 +13,7 @@ pub mod config;
 pub mod forward_secret;
 pub mod http;
 pub mod limits;
+mod listen;
 mod logging;
 pub mod metrics;
 pub mod replication;

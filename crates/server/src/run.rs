@@ -1,15 +1,16 @@
-//! Running the server: open the store, bind (or take the socket systemd
-//! passes), announce, serve, shut down cleanly.
+//! Running the server: bind (or take the socket systemd passes), open the
+//! store, announce, serve, shut down cleanly.
 
+use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::ServeConfig;
 use crate::http::{self, App, ForwardGate, Forwarder, Limiter};
 use crate::limits;
+use crate::listen::Listener;
 use crate::metrics::Metrics;
 use crate::replication::replica::Replica;
 use crate::replication::{self, writer};
@@ -21,7 +22,8 @@ const RUNTIME_DRAIN: Duration = Duration::from_secs(10);
 
 /// Run the server until SIGTERM/SIGINT. Returns a message on failure.
 pub fn run(cfg: ServeConfig) -> Result<(), String> {
-    crate::logging::init(&cfg.log)?;
+    // Flushes the log when dropped, after the runtime has stopped.
+    let _log = crate::logging::init(&cfg.log)?;
     let open_files = limits::raise_open_files();
     let max_depth = cfg.store.limits.max_depth;
     let budget = limits::FdBudget::new(&cfg.limits, max_depth);
@@ -44,6 +46,11 @@ pub fn run(cfg: ServeConfig) -> Result<(), String> {
 }
 
 async fn serve(cfg: ServeConfig) -> Result<(), String> {
+    // First: a server that cannot listen must not create or lock its root.
+    let Listener {
+        listener,
+        inherited,
+    } = crate::listen::listen(&cfg.listen).await?;
     let metrics = Arc::new(Metrics::new());
     metrics.read_only.set(i64::from(cfg.store.read_only));
     let root = cfg.store.root.clone();
@@ -94,7 +101,6 @@ async fn serve(cfg: ServeConfig) -> Result<(), String> {
         limiter,
     };
 
-    let (listener, inherited) = listener(cfg.listen).await?;
     let addr = listener
         .local_addr()
         .map_err(|e| format!("reading the bound address: {e}"))?;
@@ -113,8 +119,11 @@ async fn serve(cfg: ServeConfig) -> Result<(), String> {
     let signals = signals(stop.clone())?;
     tokio::spawn(signals);
     tracing::info!(%addr, root = %root.display(), read_only = cfg.store.read_only, "serving");
-    // The one line tests and scripts wait for.
-    println!("putfs listening on http://{addr}");
+    // The one line tests and scripts wait for. A stdout that has gone
+    // (`putfs serve | head -1`) must not stop the server.
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "putfs listening on http://{addr}").and_then(|()| out.flush());
+    drop(out);
 
     let server = http::serve::serve(
         listener,
@@ -136,31 +145,6 @@ async fn serve(cfg: ServeConfig) -> Result<(), String> {
     }
     tracing::info!("stopped");
     Ok(())
-}
-
-/// The listening socket: the one a service manager passed (systemd socket
-/// activation: `LISTEN_FDS`/`LISTEN_PID`, fd 3), which outlives this
-/// process, so the next one (a restart, or a replica's promotion to
-/// primary) takes over the same queue of connections; else a new one bound
-/// to `--listen`. `true` when inherited.
-async fn listener(listen: std::net::SocketAddr) -> Result<(TcpListener, bool), String> {
-    let mut fds = listenfd::ListenFd::from_env();
-    if fds.len() > 0 {
-        let std_listener = fds
-            .take_tcp_listener(0)
-            .map_err(|e| format!("the socket passed in LISTEN_FDS is not usable: {e}"))?
-            .ok_or("LISTEN_FDS passes no TCP listening socket as its first descriptor")?;
-        std_listener
-            .set_nonblocking(true)
-            .map_err(|e| format!("the socket passed in LISTEN_FDS: {e}"))?;
-        let l = TcpListener::from_std(std_listener)
-            .map_err(|e| format!("the socket passed in LISTEN_FDS: {e}"))?;
-        return Ok((l, true));
-    }
-    let l = TcpListener::bind(listen)
-        .await
-        .map_err(|e| format!("binding {listen}: {e}"))?;
-    Ok((l, false))
 }
 
 /// Say at start how writes between nodes are authenticated: a replica
@@ -223,10 +207,13 @@ fn signals(
     let mut term = installed(SignalKind::terminate(), "SIGTERM")?;
     let mut int = installed(SignalKind::interrupt(), "SIGINT")?;
     Ok(async move {
-        tokio::select! {
-            _ = term.recv() => tracing::info!("SIGTERM: finishing in-flight requests"),
-            _ = int.recv() => tracing::info!("SIGINT: finishing in-flight requests"),
-        }
+        let which = tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        };
+        // Stop first: nothing, not even logging, comes between a signal
+        // and the shutdown.
         stop.cancel();
+        tracing::info!("{which}: finishing in-flight requests");
     })
 }

@@ -30,6 +30,7 @@ pub mod lock;
 mod meta;
 mod open;
 pub mod policy;
+mod probe;
 mod read;
 mod root;
 mod sink;
@@ -120,9 +121,10 @@ pub struct Store {
 
 impl Store {
     /// Open the data root: create and mark it if it does not exist (and
-    /// `create_root`), refuse an unmarked directory (unless `init`), and
-    /// take the writer's lock (see `open.rs`, `lock.rs`). A read-only store
-    /// needs only the directory.
+    /// `create_root`), refuse an unmarked directory (unless `init`), take
+    /// the writer's lock and check that the root can be written (see
+    /// `open.rs`, `lock.rs`, `probe.rs`). A read-only store needs only the
+    /// directory.
     pub fn open(config: StoreConfig, observer: Arc<dyn Observer>) -> Result<Store, OpenError> {
         Store::open_as(config, observer, None)
     }
@@ -139,7 +141,12 @@ impl Store {
         let writer_lock = if config.read_only {
             None
         } else {
-            Some(lock::acquire(&config.root, what, lock::WAIT)?)
+            let lock = lock::acquire(&config.root, what, lock::WAIT)
+                .map_err(|e| open::lock_error(&config.root, e))?;
+            // Under the lock: no other writer's start-up cleanup can
+            // remove the probe's files meanwhile.
+            probe::check(&config.root, config.fsync)?;
+            Some(lock)
         };
         let mut id = [0u8; 8];
         getrandom::fill(&mut id).map_err(|e| OpenError::Io {

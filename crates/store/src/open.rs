@@ -18,8 +18,11 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
+use rustix::io::Errno;
+
 use super::key::RESERVED_PREFIX;
 use super::lock::{self, Holder, LockError};
+use super::probe::Step;
 
 /// Why a data root cannot be opened. Each message names the path and what
 /// to do about it.
@@ -32,10 +35,24 @@ pub enum OpenError {
          directory a new data root, start once with --init"
     )]
     NotARoot { path: PathBuf },
-    #[error("the data root {path} is not a directory")]
-    NotADirectory { path: PathBuf },
+    #[error("the data root {path} is {what}, not a directory")]
+    NotADirectory { path: PathBuf, what: &'static str },
+    #[error("the data root {path} cannot exist: {file} is a file, not a directory")]
+    UnderAFile { path: PathBuf, file: PathBuf },
+    #[error(
+        "the data root {path} is a symbolic link to {target}, which does not exist: \
+         create that directory (or mount its filesystem), or give --root another path"
+    )]
+    DanglingLink { path: PathBuf, target: PathBuf },
     #[error("the data root {path} does not exist ({why})")]
     Missing { path: PathBuf, why: &'static str },
+    #[error("{}", unwritable(root, dir, *step, source))]
+    Unwritable {
+        root: PathBuf,
+        dir: PathBuf,
+        step: Step,
+        source: std::io::Error,
+    },
     #[error("{}", locked(path, holder))]
     Locked { path: PathBuf, holder: Holder },
     #[error("{what} {path}: {source}")]
@@ -79,6 +96,49 @@ fn locked(root: &Path, holder: &Holder) -> String {
     }
 }
 
+/// What a writable server that cannot write is told: where, what it could
+/// not do, and what to do about it.
+fn unwritable(root: &Path, dir: &Path, step: Step, e: &std::io::Error) -> String {
+    let root = root.display();
+    let cannot = step.describe(dir);
+    match e.raw_os_error().map(Errno::from_raw_os_error) {
+        Some(Errno::ACCESS | Errno::PERM) => format!(
+            "refusing to serve {root} writable: putfs cannot {cannot}: permission denied (it \
+             runs as uid {}, gid {}). Give that user write access to {}, or serve the root \
+             with --read-only",
+            rustix::process::getuid().as_raw(),
+            rustix::process::getgid().as_raw(),
+            dir.display()
+        ),
+        Some(Errno::ROFS) => format!(
+            "refusing to serve {root} writable: it is on a read-only filesystem (putfs cannot \
+             {cannot}). Mount it read-write, or serve it with --read-only"
+        ),
+        _ => format!("refusing to serve {root} writable: putfs cannot {cannot}: {e}"),
+    }
+}
+
+/// The writer's lock could not be opened: a root putfs may not write says
+/// so in the words of [`unwritable`].
+pub fn lock_error(root: &Path, e: LockError) -> OpenError {
+    match e {
+        LockError::Io { source, .. }
+            if matches!(
+                source.raw_os_error().map(Errno::from_raw_os_error),
+                Some(Errno::ACCESS | Errno::PERM | Errno::ROFS)
+            ) =>
+        {
+            OpenError::Unwritable {
+                root: root.to_owned(),
+                dir: lock::path(root),
+                step: Step::OpenLock,
+                source,
+            }
+        }
+        e => e.into(),
+    }
+}
+
 fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> OpenError {
     let path = path.to_owned();
     move |source| OpenError::Io { what, path, source }
@@ -88,12 +148,34 @@ fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> OpenErr
 pub fn prepare(root: &Path, read_only: bool, init: bool, create: bool) -> Result<(), OpenError> {
     let meta = match std::fs::metadata(root) {
         Ok(m) => Some(m),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if let Ok(target) = std::fs::read_link(root) {
+                return Err(OpenError::DanglingLink {
+                    path: root.to_owned(),
+                    target,
+                });
+            }
+            None
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => {
+            return Err(match file_above(root) {
+                Some(file) => OpenError::UnderAFile {
+                    path: root.to_owned(),
+                    file,
+                },
+                None => io("cannot inspect the data root", root)(e),
+            });
+        }
         Err(e) => return Err(io("cannot inspect the data root", root)(e)),
     };
     match meta {
         Some(m) if !m.is_dir() => Err(OpenError::NotADirectory {
             path: root.to_owned(),
+            what: if m.is_file() {
+                "a file"
+            } else {
+                "a special file"
+            },
         }),
         None if read_only => Err(OpenError::Missing {
             path: root.to_owned(),
@@ -123,6 +205,17 @@ pub fn prepare(root: &Path, read_only: bool, init: bool, create: bool) -> Result
             }
         }
     }
+}
+
+/// The nearest ancestor of `path` that exists and is not a directory: the
+/// file that stands where a directory of the path should be.
+fn file_above(path: &Path) -> Option<PathBuf> {
+    path.ancestors()
+        .skip(1)
+        .filter(|a| !a.as_os_str().is_empty())
+        .find_map(|a| std::fs::metadata(a).ok().map(|m| (a, m)))
+        .filter(|(_, m)| !m.is_dir())
+        .map(|(a, _)| a.to_owned())
 }
 
 /// Create `.putfs/` in the root and make its entry durable.
@@ -213,7 +306,20 @@ mod tests {
         let file = t.path().join("f");
         std::fs::write(&file, "x").unwrap();
         let e = prepare(&file, false, false, true).unwrap_err().to_string();
-        assert!(e.contains("is not a directory") && e.contains("/f"), "{e}");
+        assert!(e.contains("/f is a file, not a directory"), "{e}");
+        let under = file.join("root");
+        for read_only in [false, true] {
+            let e = prepare(&under, read_only, false, true)
+                .unwrap_err()
+                .to_string();
+            let wanted = format!("{} is a file, not a directory", file.display());
+            assert!(e.contains(&wanted) && e.contains("/f/root"), "{e}");
+        }
+        let link = t.path().join("link");
+        std::os::unix::fs::symlink(t.path().join("gone"), &link).unwrap();
+        let e = prepare(&link, false, false, true).unwrap_err().to_string();
+        assert!(e.contains("symbolic link") && e.contains("/gone"), "{e}");
+        assert!(!t.path().join("gone").exists());
         let e = prepare(&t.path().join("nope"), true, false, true)
             .unwrap_err()
             .to_string();

@@ -113,7 +113,9 @@ fn refusal(path: &Path, e: OpenError) -> OpsError {
         )),
         OpenError::NotARoot { .. }
         | OpenError::Missing { .. }
-        | OpenError::NotADirectory { .. } => OpsError::Refused(format!(
+        | OpenError::NotADirectory { .. }
+        | OpenError::UnderAFile { .. }
+        | OpenError::DanglingLink { .. } => OpsError::Refused(format!(
             "{e}; nothing was changed (is the new primary's data root mounted there?)"
         )),
         e => OpsError::Other(e.to_string()),
