@@ -10,6 +10,7 @@ mod common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use common::*;
 use hmac::{KeyInit, Mac};
@@ -217,8 +218,12 @@ fn a_missing_or_malformed_signature_is_refused() {
 #[test]
 fn a_replica_without_a_secret_warns_that_forwarding_is_unauthenticated() {
     let n = nodes(&[], None, &[]);
+    // Logs reach stderr through a background writer: poll for the line.
     assert!(
-        n.replica.logs().contains("unauthenticated"),
+        wait_until(Duration::from_secs(10), || n
+            .replica
+            .logs()
+            .contains("unauthenticated")),
         "{}",
         n.replica.logs()
     );

@@ -241,7 +241,14 @@ fn a_replica_is_promoted_under_read_load_without_a_failed_read() {
     let metrics = primary.get("/.putfs/metrics").text();
     assert_eq!(metric_value(&metrics, "putfs_listener_inherited", &[]), 1.0);
     assert_eq!(metric_value(&metrics, "putfs_read_only", &[]), 0.0);
-    assert!(primary.logs().contains("LISTEN_FDS"), "{}", primary.logs());
+    // Logs reach stderr through a background writer: poll for the line.
+    assert!(
+        wait_until(Duration::from_secs(10), || primary
+            .logs()
+            .contains("LISTEN_FDS")),
+        "{}",
+        primary.logs()
+    );
 }
 
 /// Without a socket from the service manager, `--listen` is bound as ever
