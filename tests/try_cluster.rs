@@ -94,7 +94,10 @@ impl TryCluster {
         let mut seen = Vec::new();
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left.min(Duration::from_millis(200))) {
+            match self
+                .lines
+                .recv_timeout(left.min(Duration::from_millis(200)))
+            {
                 Ok(line) => {
                     if let Some(pid) = started_pid(&line) {
                         self.pids.push(pid);
@@ -180,11 +183,7 @@ fn drain(
 /// `try-cluster: started NAME (pid N)` → N.
 fn started_pid(line: &str) -> Option<i32> {
     let rest = line.strip_prefix("try-cluster: started ")?;
-    rest.split_once("(pid ")?
-        .1
-        .strip_suffix(')')?
-        .parse()
-        .ok()
+    rest.split_once("(pid ")?.1.strip_suffix(')')?.parse().ok()
 }
 
 fn started_names(lines: &[String]) -> Vec<String> {
@@ -350,7 +349,10 @@ fn try_cluster_replicates_a_put_and_stops_everything_on_ctrl_c() {
         .expect("listing through nginx");
     assert_eq!(listing.status().as_u16(), 200);
     let listing = listing.text().unwrap();
-    assert!(listing.lines().any(|l| l == "hello.txt"), "listing: {listing}");
+    assert!(
+        listing.lines().any(|l| l == "hello.txt"),
+        "listing: {listing}"
+    );
 
     // Ctrl-C: every process stops, the script exits 0, the directory goes.
     let t1 = Instant::now();
@@ -390,7 +392,11 @@ fn try_cluster_help_and_usage_errors() {
         c
     });
     out.expect(0, "try-cluster --help");
-    assert!(out.out().contains("Usage: scripts/try-cluster"), "{}", out.out());
+    assert!(
+        out.out().contains("Usage: scripts/try-cluster"),
+        "{}",
+        out.out()
+    );
     let out = run({
         let mut c = script();
         c.arg("--no-such-option");
