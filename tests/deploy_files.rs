@@ -809,7 +809,12 @@ fn deployment_files_name_no_path_of_the_build_machine() {
         );
     }
     files.push(repo().join("ops/RUNBOOK.md"));
-    for name in ["replicate-rsync", "replicate-rclone", "failover"] {
+    for name in [
+        "replicate-rsync",
+        "replicate-rclone",
+        "failover",
+        "try-cluster",
+    ] {
         let p = repo().join("scripts").join(name);
         let mode = std::fs::metadata(&p).unwrap().permissions().mode();
         assert!(mode & 0o111 != 0, "scripts/{name} is not executable");
