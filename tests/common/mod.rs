@@ -45,6 +45,9 @@ pub struct Server {
     /// A listening socket handed to the child as a service manager would
     /// (fd 3, `LISTEN_FDS=1`, `LISTEN_PID`), instead of `--listen`.
     inherit: Option<std::os::fd::RawFd>,
+    /// `--listen` for the next start: port 0, or the port this server had
+    /// (see [`Server::restart_on_same_port`]).
+    listen: String,
 }
 
 impl Server {
@@ -68,6 +71,7 @@ impl Server {
                 .collect(),
             log: Arc::new(Mutex::new(String::new())),
             inherit: None,
+            listen: "127.0.0.1:0".into(),
         };
         server.spawn();
         server
@@ -85,6 +89,7 @@ impl Server {
             env: Vec::new(),
             log: Arc::new(Mutex::new(String::new())),
             inherit: None,
+            listen: "127.0.0.1:0".into(),
         };
         server.try_spawn().map(|()| server)
     }
@@ -108,6 +113,7 @@ impl Server {
             env: Vec::new(),
             log: Arc::new(Mutex::new(String::new())),
             inherit: Some(socket.as_raw_fd()),
+            listen: "127.0.0.1:0".into(),
         };
         server.spawn();
         server
@@ -149,7 +155,7 @@ impl Server {
             .arg("--root")
             .arg(&self.root)
             .arg("--listen")
-            .arg("127.0.0.1:0")
+            .arg(&self.listen)
             .args(&self.args);
         // Tests hand writable servers a fresh temp dir: mark it as a new
         // data root (tests/root_guard.rs covers the refusal without it).
@@ -294,6 +300,17 @@ impl Server {
         if self.child.is_some() {
             self.kill9();
         }
+        self.spawn();
+    }
+
+    /// Kills the current process if it still runs (SIGKILL) and starts a new
+    /// one on the same root, flags and port, as a node restarting behind a
+    /// load balancer does; connections are refused in between.
+    pub fn restart_on_same_port(&mut self) {
+        if self.child.is_some() {
+            self.kill9();
+        }
+        self.listen = self.addr.to_string();
         self.spawn();
     }
 
