@@ -1,6 +1,6 @@
 //! The replication and failover scripts, run for real: `replicate-rsync`
-//! (objects, xattrs, heartbeat order, no temp files, deletes only with
-//! `--delete`, the lock, failures) and `replicate-rclone` against a real
+//! (objects, xattrs, heartbeat order, no temp files, deletes in one run
+//! and their guards, the lock, failures) and `replicate-rclone` against a real
 //! putfs primary over HTTP, and `failover` driving `putfs ops` without a
 //! terminal.
 //!
@@ -154,15 +154,6 @@ fn marked_replica(path: &Path) {
     std::fs::create_dir_all(path.join(".putfs")).unwrap();
 }
 
-fn with_extra(
-    mut tree: BTreeMap<String, String>,
-    key: &str,
-    body: &[u8],
-) -> BTreeMap<String, String> {
-    tree.insert(key.to_string(), sha_hex(body));
-    tree
-}
-
 /// Entries outside `.putfs/` that are not objects of `expected`: rsync or
 /// rclone temp names, or copied temp files.
 fn strays(root: &Path, expected: &BTreeMap<String, String>) -> Vec<PathBuf> {
@@ -266,55 +257,237 @@ fn rsync_takes_the_heartbeat_before_the_copy_and_only_advances_it_after() {
     assert_eq!(heartbeat_seq(&replica), 2);
 }
 
+/// A DELETE on the primary reaches the replica in the next run, by
+/// default: the object goes, the directories putfs pruned go, the other
+/// objects and putfs's own entries (.putfs/, an upload in flight) stay,
+/// and the heartbeat advances. `--no-delete` keeps them; `--delete` is
+/// still accepted.
 #[test]
-fn rsync_deletes_nothing_without_delete() {
-    if need("rsync", "replicate-rsync --delete").is_none() {
+fn rsync_deletes_what_the_primary_deleted_in_one_run() {
+    if need("rsync", "replicate-rsync deletes").is_none() {
         return;
     }
     let dir = tempdir();
-    let src = dir.path().join("src");
+    let root = dir.path().join("primary");
     let replica = dir.path().join("replica");
     marked_replica(&replica);
-    std::fs::write(replica.join("replica-only.txt"), b"mine").unwrap();
-    static_primary(&src, 1);
-    run_script("replicate-rsync", [&src, &replica]).expect(0, "first run");
-    std::fs::remove_file(src.join("d/b.txt")).unwrap();
-    write_heartbeat(&src, 2, "static");
+    let primary = primary_with_objects(&root);
+    run_script("replicate-rsync", [&root, &replica]).expect(0, "first run");
+    assert_eq!(object_tree(&replica), object_tree(&root));
+    // Left on the replica by an interrupted transfer or upload: not objects.
+    std::fs::write(replica.join("a b/.putfs-tmp.inflight.9"), b"tmp").unwrap();
+    std::fs::write(replica.join(".putfs/keep-me"), b"putfs's own").unwrap();
 
-    run_script("replicate-rsync", [&src, &replica]).expect(0, "run without --delete");
-    assert!(replica.join("d/b.txt").exists(), "deleted without --delete");
-    assert!(replica.join("replica-only.txt").exists());
-    assert_eq!(heartbeat_seq(&replica), 2);
+    for key in ["deep/1/2/3/4/5/leaf", "a b/c d.txt", "-dash"] {
+        assert_eq!(primary.delete(&key_url(key)).status, 204, "DELETE {key}");
+    }
+    assert!(
+        !root.join("deep").exists(),
+        "putfs pruned the emptied directories"
+    );
+
+    // The opt-out, as in an old unit that wants the replica to keep them.
+    run_script(
+        "replicate-rsync",
+        [
+            OsStr::new("--no-delete"),
+            root.as_os_str(),
+            replica.as_os_str(),
+        ],
+    )
+    .expect(0, "--no-delete");
+    assert!(
+        replica.join("deep/1/2/3/4/5/leaf").exists(),
+        "deleted with --no-delete"
+    );
+    assert!(replica.join("-dash").exists());
 
     let before = full_fingerprint(&replica);
     let dry = run_script(
         "replicate-rsync",
         [
             OsStr::new("--dry-run"),
-            OsStr::new("--delete"),
-            src.as_os_str(),
+            root.as_os_str(),
             replica.as_os_str(),
         ],
     );
-    dry.expect(0, "--dry-run --delete");
-    assert!(dry.combined().contains("d/b.txt"), "{}", dry.describe());
+    dry.expect(0, "--dry-run");
+    assert!(
+        dry.combined().contains("deleting") && dry.combined().contains("a b/c d.txt"),
+        "{}",
+        dry.describe()
+    );
     assert_eq!(
         before,
         full_fingerprint(&replica),
         "--dry-run changed the replica"
     );
 
+    let seq_before = heartbeat_seq(&replica);
+    let s0 = heartbeat_seq(&root);
+    // --delete-excluded must not reach putfs's own entries either.
+    let out = run_script(
+        "replicate-rsync",
+        [
+            OsStr::new("--delete"),
+            OsStr::new("--rsync-opt=--delete-excluded"),
+            root.as_os_str(),
+            replica.as_os_str(),
+        ],
+    );
+    out.expect(0, "one run after the deletes");
+    assert_eq!(object_tree(&replica), object_tree(&root));
+    assert!(
+        !replica.join("deep").exists(),
+        "emptied directories stay on the replica"
+    );
+    assert!(replica.join("a b").is_dir());
+    assert!(
+        replica.join("a b/.putfs-tmp.inflight.9").exists(),
+        "an upload in flight was deleted"
+    );
+    assert!(
+        replica.join(".putfs/keep-me").exists(),
+        ".putfs/ was touched"
+    );
+    assert!(replica.join(".putfs/replicate.lock").exists());
+    let seq = heartbeat_seq(&replica);
+    assert!(
+        seq > seq_before && seq >= s0,
+        "heartbeat {seq} not advanced past {seq_before}/{s0}"
+    );
+}
+
+/// More deletions than --max-delete: the run stops after that many (rsync's
+/// rule), exits 6 with a message, leaves the heartbeat, and holds every
+/// further deletion until a run finds nothing to delete or the operator
+/// removes the hold and allows more.
+#[test]
+fn rsync_max_delete_stops_the_run_and_holds_further_deletions() {
+    if need("rsync", "replicate-rsync --max-delete").is_none() {
+        return;
+    }
+    let dir = tempdir();
+    let src = dir.path().join("src");
+    let replica = dir.path().join("replica");
+    marked_replica(&replica);
+    static_primary(&src, 1);
+    let names: Vec<String> = (0..6).map(|i| format!("many/o{i}")).collect();
+    std::fs::create_dir_all(src.join("many")).unwrap();
+    for n in &names {
+        std::fs::write(src.join(n), n.as_bytes()).unwrap();
+    }
+    run_script("replicate-rsync", [&src, &replica]).expect(0, "first run");
+    for n in &names[..5] {
+        std::fs::remove_file(src.join(n)).unwrap();
+    }
+    write_heartbeat(&src, 2, "static");
+    let left = |replica: &Path| names.iter().filter(|n| replica.join(n).exists()).count();
+
+    let out = run_script(
+        "replicate-rsync",
+        [
+            OsStr::new("--max-delete=2"),
+            src.as_os_str(),
+            replica.as_os_str(),
+        ],
+    );
+    out.expect(6, "more deletions than --max-delete");
+    assert!(
+        out.err().contains("--max-delete 2") && out.err().contains("real data root"),
+        "{}",
+        out.describe()
+    );
+    assert!(left(&replica) >= 6 - 2, "more than --max-delete deleted");
+    assert_eq!(
+        heartbeat_seq(&replica),
+        1,
+        "heartbeat advanced over held deletions"
+    );
+    let hold = replica.join(".putfs/deletes-held");
+    assert!(hold.exists());
+
+    // The timer's next run, with the default limit: held, nothing deleted.
+    let kept = left(&replica);
+    let again = run_script("replicate-rsync", [&src, &replica]);
+    again.expect(6, "a run while deletions are held");
+    assert!(again.err().contains("held"), "{}", again.describe());
+    assert_eq!(left(&replica), kept, "deleted while held");
+    assert_eq!(heartbeat_seq(&replica), 1);
+
+    // The source was wrong and is right again: nothing to delete lifts it.
+    for n in &names {
+        std::fs::write(src.join(n), n.as_bytes()).unwrap();
+    }
+    run_script("replicate-rsync", [&src, &replica]).expect(0, "source restored");
+    assert!(
+        !hold.exists(),
+        "the hold outlived a run with nothing to delete"
+    );
+    assert_eq!(heartbeat_seq(&replica), 2);
+
+    // Real deletes: the operator allows them for one run.
+    for n in &names[..5] {
+        std::fs::remove_file(src.join(n)).unwrap();
+    }
+    write_heartbeat(&src, 3, "static");
     run_script(
         "replicate-rsync",
-        [OsStr::new("--delete"), src.as_os_str(), replica.as_os_str()],
+        [
+            OsStr::new("--max-delete=2"),
+            src.as_os_str(),
+            replica.as_os_str(),
+        ],
     )
-    .expect(0, "--delete");
-    assert!(!replica.join("d/b.txt").exists());
-    assert!(!replica.join("replica-only.txt").exists());
-    assert!(replica.join("d/a.txt").exists());
-    // putfs's own folder on the replica is not the primary's to delete.
-    assert_eq!(heartbeat_seq(&replica), 2);
-    assert!(replica.join(".putfs/replicate.lock").exists());
+    .expect(6, "trips again");
+    std::fs::remove_file(&hold).unwrap();
+    run_script(
+        "replicate-rsync",
+        [
+            OsStr::new("--max-delete"),
+            OsStr::new("unlimited"),
+            src.as_os_str(),
+            replica.as_os_str(),
+        ],
+    )
+    .expect(0, "--max-delete unlimited");
+    assert_eq!(left(&replica), 1);
+    assert_eq!(heartbeat_seq(&replica), 3);
+
+    for tool in ["replicate-rsync", "replicate-rclone"] {
+        let zero = run_script(tool, ["--max-delete=0", "http://127.0.0.1:9", s(&replica)]);
+        zero.expect(2, "--max-delete=0 is ambiguous");
+        assert!(zero.err().contains("--no-delete"), "{}", zero.describe());
+    }
+}
+
+/// A key deleted and re-created on the primary between two runs, with the
+/// same size in the same second, arrives with its new bytes (rsync's quick
+/// check would otherwise skip it and only copy the new digest xattr).
+#[test]
+fn rsync_recopies_a_key_deleted_and_recreated_in_the_same_second() {
+    if need("rsync", "replicate-rsync re-created key").is_none() {
+        return;
+    }
+    let dir = tempdir();
+    let src = dir.path().join("src");
+    let replica = dir.path().join("replica");
+    marked_replica(&replica);
+    static_primary(&src, 1);
+    let second = std::time::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    let put = |body: &[u8], ns: u64| {
+        let path = src.join("d/k");
+        let _ = std::fs::remove_file(&path);
+        std::fs::write(&path, body).unwrap();
+        let f = std::fs::File::options().write(true).open(&path).unwrap();
+        f.set_modified(second + Duration::from_nanos(ns)).unwrap();
+    };
+    put(b"old!", 100_000_000);
+    run_script("replicate-rsync", [&src, &replica]).expect(0, "first run");
+    put(b"new!", 700_000_000);
+    write_heartbeat(&src, 2, "static");
+    run_script("replicate-rsync", [&src, &replica]).expect(0, "second run");
+    assert_eq!(std::fs::read(replica.join("d/k")).unwrap(), b"new!");
 }
 
 #[test]
@@ -375,8 +548,18 @@ fn rsync_failures_exit_non_zero_with_a_message() {
     // before anything is copied, so --delete cannot empty the replica.
     let bare = dir.path().join("bare");
     std::fs::create_dir_all(&bare).unwrap();
-    std::fs::write(bare.join("x"), b"x").unwrap();
     std::fs::write(replica.join("keep"), b"k").unwrap();
+    let before = full_fingerprint(&replica);
+    // Deleting is the default: an empty mountpoint as the source must not
+    // empty the replica.
+    let out = run_script("replicate-rsync", [&bare, &replica]);
+    out.expect(3, "an empty source without a heartbeat");
+    assert!(out.err().contains("heartbeat"), "{}", out.describe());
+    let mut after = full_fingerprint(&replica);
+    after.remove(".putfs/replicate.lock");
+    after.remove(".putfs/rsync-tmp");
+    assert_eq!(before, after, "a bare source changed the replica");
+    std::fs::write(bare.join("x"), b"x").unwrap();
     let out = run_script(
         "replicate-rsync",
         [
@@ -416,6 +599,13 @@ fn rsync_unreadable_source_fails_and_keeps_the_old_heartbeat() {
     let replica = base.join("replica");
     std::fs::create_dir_all(replica.join(".putfs")).unwrap();
     write_heartbeat(&replica, 1, "static");
+    // The replica holds what the source cannot show (the unreadable
+    // directory's object) and an object the primary really deleted: with
+    // a partial read of the source, neither may go.
+    std::fs::create_dir_all(replica.join("locked")).unwrap();
+    std::fs::write(replica.join("locked/secret.txt"), b"s").unwrap();
+    std::fs::create_dir_all(replica.join("d")).unwrap();
+    std::fs::write(replica.join("d/gone.txt"), b"deleted on the primary").unwrap();
     let script_copy = base.join("replicate-rsync");
     std::fs::copy(repo().join("scripts/replicate-rsync"), &script_copy).unwrap();
 
@@ -445,6 +635,10 @@ fn rsync_unreadable_source_fails_and_keeps_the_old_heartbeat() {
         "heartbeat advanced over a failed copy"
     );
     assert_eq!(std::fs::read(replica.join("d/a.txt")).unwrap(), b"alpha");
+    assert!(
+        replica.join("locked/secret.txt").exists() && replica.join("d/gone.txt").exists(),
+        "deleted after a partial read of the source"
+    );
 }
 
 #[test]
@@ -510,15 +704,34 @@ fn rclone_pulls_objects_and_heartbeat_from_a_putfs_primary_over_http() {
         again.describe()
     );
 
-    // Deletions reach the replica only with --delete.
+    // A DELETE reaches the replica in the next run by default, with the
+    // directories it emptied; --no-delete keeps it, --delete is accepted.
     assert_eq!(primary.delete(&key_url("a b/c d.txt")).status, 204);
-    run_script("replicate-rclone", [url.as_str(), s(&replica)]).expect(0, "without --delete");
+    assert_eq!(primary.delete(&key_url("deep/1/2/3/4/5/leaf")).status, 204);
+    std::fs::write(replica.join("plain/.putfs-tmp.inflight.3"), b"tmp").unwrap();
+    run_script(
+        "replicate-rclone",
+        ["--no-delete", url.as_str(), s(&replica)],
+    )
+    .expect(0, "--no-delete");
     assert!(replica.join("a b/c d.txt").exists());
-    run_script("replicate-rclone", ["--delete", url.as_str(), s(&replica)]).expect(0, "--delete");
+    let seq_before = heartbeat_seq(&replica);
+    let s0 = heartbeat_seq(&root);
+    run_script("replicate-rclone", ["--delete", url.as_str(), s(&replica)]).expect(0, "one run");
     assert!(!replica.join("a b/c d.txt").exists());
+    assert!(!replica.join("deep").exists(), "emptied directories stay");
     assert!(!replica.join("kept/only-here.txt").exists());
     assert_eq!(object_tree(&replica), object_tree(&root));
-    assert!(read_heartbeat(&replica).is_some());
+    assert!(
+        replica.join("plain/.putfs-tmp.inflight.3").exists(),
+        "an upload in flight was deleted"
+    );
+    assert!(replica.join(".putfs/replicate.lock").exists());
+    let seq = heartbeat_seq(&replica);
+    assert!(
+        seq > seq_before && seq >= s0,
+        "heartbeat {seq} not advanced past {seq_before}/{s0}"
+    );
 
     // The same lock as rsync: a held lock skips the run.
     std::fs::write(root.join("plain/new.bin"), b"new").unwrap();
@@ -532,6 +745,172 @@ fn rclone_pulls_objects_and_heartbeat_from_a_putfs_primary_over_http() {
     );
     assert!(!replica.join("plain/new.bin").exists());
     holder.release();
+}
+
+/// More objects gone than --max-delete: nothing is deleted at all, the run
+/// exits 6 with a message and the heartbeat stays; a larger limit lets the
+/// deletes through.
+#[test]
+fn rclone_max_delete_deletes_nothing_and_keeps_the_heartbeat() {
+    if need("rclone", "replicate-rclone --max-delete").is_none() {
+        return;
+    }
+    let dir = tempdir();
+    let root = dir.path().join("primary");
+    let replica = dir.path().join("replica");
+    marked_replica(&replica);
+    let primary = Server::start(&root, &["--heartbeat-interval", "100ms"]);
+    for i in 0..5 {
+        assert_eq!(primary.put(&format!("/m/o{i}"), "x").status, 201);
+    }
+    assert!(wait_until(Duration::from_secs(30), || read_heartbeat(
+        &root
+    )
+    .is_some()));
+    let url = format!("http://{}", primary.addr);
+    run_script("replicate-rclone", [url.as_str(), s(&replica)]).expect(0, "first run");
+    for i in 0..4 {
+        assert_eq!(primary.delete(&format!("/m/o{i}")).status, 204);
+    }
+    let seq = heartbeat_seq(&replica);
+    assert!(wait_until(Duration::from_secs(30), || heartbeat_seq(&root) > seq));
+
+    let out = run_script(
+        "replicate-rclone",
+        ["--max-delete", "3", url.as_str(), s(&replica)],
+    );
+    out.expect(6, "more deletions than --max-delete");
+    assert!(
+        out.err().contains("--max-delete 3") && out.err().contains("nothing deleted"),
+        "{}",
+        out.describe()
+    );
+    assert_eq!(object_tree(&replica).len(), 5, "deleted over the limit");
+    assert_eq!(
+        heartbeat_seq(&replica),
+        seq,
+        "heartbeat advanced over skipped deletes"
+    );
+
+    run_script(
+        "replicate-rclone",
+        ["--max-delete=4", url.as_str(), s(&replica)],
+    )
+    .expect(0, "within the limit");
+    assert_eq!(object_tree(&replica), object_tree(&root));
+    assert!(heartbeat_seq(&replica) > seq);
+}
+
+/// A primary whose answers fail for part of the tree: a HEAD that fails
+/// (rclone 1.60's HTTP listing then leaves the object out and still exits
+/// 0), or a directory page that fails. Nothing the primary still has may
+/// be deleted, and a failed listing fails the run without a new heartbeat.
+#[test]
+fn rclone_partial_listing_deletes_nothing() {
+    if need("rclone", "replicate-rclone partial listing").is_none() {
+        return;
+    }
+    for failing in [FlakyPart::Head, FlakyPart::Dir] {
+        let dir = tempdir();
+        let replica = dir.path().join("replica");
+        marked_replica(&replica);
+        write_heartbeat(&replica, 1, "flaky");
+        std::fs::create_dir_all(replica.join("sub")).unwrap();
+        for rel in ["a.txt", "b.txt", "sub/c.txt"] {
+            std::fs::write(replica.join(rel), b"data").unwrap();
+        }
+        let url = FlakyPrimary::start(failing);
+        let out = run_script("replicate-rclone", [url.as_str(), s(&replica)]);
+        for rel in ["a.txt", "b.txt", "sub/c.txt"] {
+            assert!(
+                replica.join(rel).exists(),
+                "{failing:?}: {rel} deleted though the primary has it\n{}",
+                out.describe()
+            );
+        }
+        if failing == FlakyPart::Dir {
+            out.expect(1, "a directory page that fails");
+            assert_eq!(
+                heartbeat_seq(&replica),
+                1,
+                "heartbeat advanced over a failed listing"
+            );
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum FlakyPart {
+    /// HEAD /b.txt answers 500.
+    Head,
+    /// GET /sub/ answers 500.
+    Dir,
+}
+
+/// A minimal HTTP primary on 127.0.0.1: a heartbeat, `a.txt`, `b.txt`
+/// and `sub/c.txt` in putfs-style HTML listings, one part failing. It
+/// serves until the test process ends.
+struct FlakyPrimary;
+
+impl FlakyPrimary {
+    fn start(failing: FlakyPart) -> String {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { continue };
+                std::thread::spawn(move || {
+                    let mut req = Vec::new();
+                    let mut buf = [0u8; 4096];
+                    while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match conn.read(&mut buf) {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => req.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    let line = String::from_utf8_lossy(&req);
+                    let mut parts = line.split_whitespace();
+                    let method = parts.next().unwrap_or("").to_string();
+                    let path = parts.next().unwrap_or("").to_string();
+                    let html = "text/html; charset=utf-8";
+                    let (status, ctype, body): (&str, &str, &str) = match path.as_str() {
+                        "/" => (
+                            "200 OK",
+                            html,
+                            r#"<a href="a.txt">a.txt</a> <a href="b.txt">b.txt</a> <a href="sub/">sub/</a>"#,
+                        ),
+                        "/sub/" if failing == FlakyPart::Dir => {
+                            ("500 Internal Server Error", "text/plain", "boom")
+                        }
+                        "/sub/" => ("200 OK", html, r#"<a href="c.txt">c.txt</a>"#),
+                        "/b.txt" if failing == FlakyPart::Head && method == "HEAD" => {
+                            ("500 Internal Server Error", "text/plain", "boom")
+                        }
+                        "/.putfs/heartbeat" => (
+                            "200 OK",
+                            "application/json",
+                            r#"{"unix_ms":1700000000002,"seq":2,"node":"flaky"}"#,
+                        ),
+                        "/a.txt" | "/b.txt" | "/sub/c.txt" => {
+                            ("200 OK", "application/octet-stream", "data")
+                        }
+                        _ => ("404 Not Found", "text/plain", "no"),
+                    };
+                    let head = format!(
+                        "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\n\
+                         Last-Modified: Tue, 14 Nov 2023 22:13:20 GMT\r\nConnection: close\r\n\r\n",
+                        body.len()
+                    );
+                    let _ = conn.write_all(head.as_bytes());
+                    if method != "HEAD" {
+                        let _ = conn.write_all(body.as_bytes());
+                    }
+                });
+            }
+        });
+        url
+    }
 }
 
 #[test]
@@ -594,7 +973,12 @@ fn scripts_refuse_a_bare_mountpoint_as_destination_unless_init() {
         // An empty directory, as a mountpoint is before its filesystem mounts.
         let bare = dir.path().join(format!("mnt-{tool}"));
         std::fs::create_dir_all(&bare).unwrap();
-        for extra in [&[][..], &["--delete"][..], &["--dry-run"][..]] {
+        for extra in [
+            &[][..],
+            &["--delete"][..],
+            &["--no-delete"][..],
+            &["--dry-run"][..],
+        ] {
             let mut args: Vec<&str> = extra.to_vec();
             args.extend([source, s(&bare)]);
             let out = run_script(&script_name, &args);
@@ -829,11 +1213,11 @@ fn failover_promote_stops_replication_promotes_and_restarts() {
     bad.expect(2, "recover's option given to promote");
 }
 
-/// The replica holds exactly the primary's objects plus its own
-/// `kept/only-here.txt`, no temp files, nothing else, and the script left
-/// nothing in its staging folder.
+/// The replica holds exactly the primary's objects (its own
+/// `kept/only-here.txt` deleted, as the primary does not have it), no temp
+/// files, nothing else, and the script left nothing in its staging folder.
 fn assert_replica_complete(root: &Path, replica: &Path, stage: &str) {
-    let expected = with_extra(object_tree(root), "kept/only-here.txt", b"replica's own");
+    let expected = object_tree(root);
     assert_eq!(object_tree(replica), expected);
     let temps = temp_files(replica);
     assert!(temps.is_empty(), "{temps:?}");
