@@ -6,10 +6,12 @@
 //! 2. the dataset is `readonly=on`: a replica (nothing can write to it);
 //! 3. what `putfs ops` recorded: a promotion in force, else the latest
 //!    demotion or rollback (each of those ends a promotion);
-//! 4. the lock file names a writable putfs as its last holder (a server's
-//!    line stays in the file after it exits; a replica's root never had a
-//!    writer, and `putfs ops` rollback leaves its own line): a primary
-//!    whose server is stopped;
+//! 4. on a plain root (no dataset), the lock file names a writable putfs
+//!    as its last holder (a server's line stays in the file after it
+//!    exits; the shipped rsync and rclone replication never copy `.putfs/`,
+//!    and `putfs ops` rollback leaves its own line): a primary whose server
+//!    is stopped. A dataset's lock file proves nothing: `zfs send` carries
+//!    it, the primary's line included, to every replica;
 //! 5. the dataset is writable: a primary with no server right now.
 //!
 //! The records come before "writable" because a rolled-back old primary

@@ -81,8 +81,11 @@ pub fn run(args: StatusArgs) -> Result<(), OpsError> {
     };
     // A server's pid stays in the lock file after it exits (a tool writes
     // its name beside its pid): the last writer, when none holds it now.
-    let last_server = match (&known, lock_root) {
-        (Known::Free, Some(r)) => store::lock::last_holder(r)
+    // Only on a plain root: `zfs send` carries the lock file to the replica
+    // with the rest of the dataset, the primary's line included, while the
+    // shipped rsync and rclone replication never copy `.putfs/`.
+    let last_server = match (&known, lock_root, &ctx.live.dataset) {
+        (Known::Free, Some(r), None) => store::lock::last_holder(r)
             .filter(|h| h.what.is_none())
             .and_then(|h| h.pid),
         _ => None,
