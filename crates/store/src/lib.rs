@@ -145,7 +145,8 @@ impl Store {
                 .map_err(|e| open::lock_error(&config.root, e))?;
             // Under the lock: no other writer's start-up cleanup can
             // remove the probe's files meanwhile.
-            probe::check(&config.root, config.fsync)?;
+            probe::check(&config.root, config.fsync)
+                .map_err(|u| OpenError::unwritable(&config.root, u))?;
             Some(lock)
         };
         let mut id = [0u8; 8];

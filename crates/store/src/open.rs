@@ -22,7 +22,7 @@ use rustix::io::Errno;
 
 use super::key::RESERVED_PREFIX;
 use super::lock::{self, Holder, LockError};
-use super::probe::Step;
+use super::probe::{Step, Unwritable};
 
 /// Why a data root cannot be opened. Each message names the path and what
 /// to do about it.
@@ -61,6 +61,18 @@ pub enum OpenError {
         path: PathBuf,
         source: std::io::Error,
     },
+}
+
+impl OpenError {
+    /// The refusal of a root putfs cannot write, as the probe found it.
+    pub fn unwritable(root: &Path, u: Unwritable) -> OpenError {
+        OpenError::Unwritable {
+            root: root.to_owned(),
+            dir: u.dir,
+            step: u.step,
+            source: u.source,
+        }
+    }
 }
 
 impl From<LockError> for OpenError {

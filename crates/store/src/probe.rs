@@ -11,7 +11,7 @@
 //! A full filesystem is not refused: reads are still worth serving, and
 //! writes answer 507 until space is freed.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use rustix::fd::AsFd;
 use rustix::fs::{AtFlags, Mode, OFlags};
@@ -19,7 +19,6 @@ use rustix::io::Errno;
 
 use super::fsops;
 use super::key::{RESERVED_PREFIX, TEMP_PREFIX};
-use super::open::OpenError;
 
 /// What putfs could not do in a directory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,9 +48,18 @@ impl Step {
     }
 }
 
+/// Where and at which step putfs could not write; opening the root turns
+/// it into an `OpenError` that says what to do about it.
+#[derive(Debug)]
+pub struct Unwritable {
+    pub dir: PathBuf,
+    pub step: Step,
+    pub source: std::io::Error,
+}
+
 /// Check that putfs can write where it will: the root and `.putfs/`.
 /// `fsync` is false under `--fsync never`, which never fsyncs.
-pub fn check(root: &Path, fsync: bool) -> Result<(), OpenError> {
+pub fn check(root: &Path, fsync: bool) -> Result<(), Unwritable> {
     for dir in [root.to_owned(), root.join(RESERVED_PREFIX)] {
         match probe(&dir, fsync) {
             Ok(()) => {}
@@ -62,8 +70,7 @@ pub fn check(root: &Path, fsync: bool) -> Result<(), OpenError> {
                 );
             }
             Err((step, e)) => {
-                return Err(OpenError::Unwritable {
-                    root: root.to_owned(),
+                return Err(Unwritable {
                     dir,
                     step,
                     source: e.into(),
@@ -127,8 +134,11 @@ mod tests {
     #[test]
     fn a_missing_folder_is_named_with_the_step() {
         let t = tempfile::tempdir().unwrap();
-        let e = check(t.path(), true).unwrap_err().to_string();
-        let folder = t.path().join(RESERVED_PREFIX).display().to_string();
-        assert!(e.contains(&format!("cannot open {folder}")), "{e}");
+        let e = check(t.path(), true).unwrap_err();
+        assert_eq!(e.dir, t.path().join(RESERVED_PREFIX));
+        assert_eq!(e.step, Step::Open);
+        let folder = e.dir.display().to_string();
+        let said = crate::open::OpenError::unwritable(t.path(), e).to_string();
+        assert!(said.contains(&format!("cannot open {folder}")), "{said}");
     }
 }

@@ -11,6 +11,7 @@ use regex::bytes::Regex;
 
 use super::App;
 use super::error::ApiError;
+use super::listing_filter::Filter;
 use super::listing_format::{Format, Writer};
 use super::listing_html::Page;
 use super::listing_sort::{Order, SortKey};
@@ -25,31 +26,6 @@ const MAX_QUERY_BODY: usize = 64;
 static QUERY_BODY: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"^([+-]?[0-9]+)(?:[ \t\r\n]+(dirs))?(?:[ \t\r\n]+(stat))?$").expect("valid regex")
 });
-
-/// Which entries a listing shows beyond depth: glob and excluded prefix.
-#[derive(Default)]
-pub struct Filter {
-    /// Matched against the key relative to the prefix, with the same
-    /// semantics as every other glob in putfs (`*` stays in a segment).
-    glob: Option<globset::GlobMatcher>,
-    exclude_prefix: Option<String>,
-}
-
-impl Filter {
-    pub fn keeps(&self, rel: &str, is_dir: bool) -> bool {
-        if self
-            .exclude_prefix
-            .as_deref()
-            .is_some_and(|p| rel.starts_with(p))
-        {
-            return false;
-        }
-        match &self.glob {
-            Some(g) if !is_dir => g.is_match(rel),
-            _ => true,
-        }
-    }
-}
 
 /// `QUERY /prefix/`, exactly as upstream.
 pub async fn query(

@@ -12,7 +12,7 @@ use http::{HeaderValue, StatusCode, header};
 use tokio::sync::mpsc;
 
 use super::App;
-use super::listing::Filter;
+use super::listing_filter::Filter;
 use super::listing_format::Writer;
 use super::listing_html::Arrangement;
 use super::listing_sort::{Held, Order};

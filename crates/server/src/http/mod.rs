@@ -19,6 +19,7 @@ mod held_body;
 mod in_flight;
 mod internal;
 mod listing;
+mod listing_filter;
 mod listing_format;
 mod listing_html;
 mod listing_sort;
