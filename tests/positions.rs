@@ -155,7 +155,10 @@ fn a_replica_answers_only_from_its_position() {
     );
     replicate(p.root(), r.root());
     let have = heartbeat_position(r.root());
-    assert!(have >= at, "the replicated heartbeat is at {have}, not {at}");
+    assert!(
+        have >= at,
+        "the replicated heartbeat is at {have}, not {at}"
+    );
     assert!(
         wait_until(WAIT, || position_metric(&r) == Some(have)),
         "the replica's gauge: {:?}, its heartbeat: {have}",
@@ -184,11 +187,7 @@ fn a_replica_answers_only_from_its_position() {
     ];
     for (i, b) in behind.iter().enumerate() {
         assert_eq!(b.status, 404, "read {i} answered by a replica behind");
-        assert_eq!(
-            b.header("putfs-behind"),
-            Some(have.to_string()),
-            "read {i}"
-        );
+        assert_eq!(b.header("putfs-behind"), Some(have.to_string()), "read {i}");
         if i != 1 {
             assert!(b.text().contains("behind"), "read {i}: {}", b.text());
         }
@@ -231,7 +230,8 @@ fn a_replica_answers_only_from_its_position() {
     );
     replicate(p.root(), r.root());
     assert!(
-        wait_until(WAIT, || get_with(&r, Method::GET, "/docs/b.txt", later).status
+        wait_until(WAIT, || get_with(&r, Method::GET, "/docs/b.txt", later)
+            .status
             == 200),
         "the replica never answered at {later}"
     );

@@ -78,7 +78,9 @@ fn explain(e: &ApiError, method: &Method, path: &str) -> (String, String) {
         ),
         (ApiError::Behind { .. }, _) => (
             sentence(&e.to_string()),
-            todo("Reload in a moment: replication will bring it here, or the balancer will ask another node."),
+            todo(
+                "Reload in a moment: replication will bring it here, or the balancer will ask another node.",
+            ),
         ),
         (_, 404) if path.starts_with("/.putfs/") => (
             sentence(&e.to_string()),

@@ -109,7 +109,8 @@ impl Replica {
         self.heartbeat_ts
             .set(hb.as_ref().map_or(0.0, |h| h.unix_ms as f64 / 1000.0));
         let int = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
-        self.heartbeat_seq.set(hb.as_ref().map_or(0, |h| int(h.seq)));
+        self.heartbeat_seq
+            .set(hb.as_ref().map_or(0, |h| int(h.seq)));
         self.position.set(hb.map_or(0, |h| int(h.position)));
     }
 
