@@ -258,3 +258,38 @@ fn a_replica_lists_a_prefix_it_lacks_as_404() {
     assert_eq!((q.status, q.body.len()), (200, 0));
     assert_eq!(p.get("/nowhere/").status, 404);
 }
+
+#[test]
+fn the_position_cookie_is_opt_in_on_both_sides() {
+    let dir = tempdir();
+    let p = Server::start(&mkdir(dir.path().join("primary")), &["--position-cookie"]);
+    let w = p.put("a.txt", b"a".to_vec());
+    let at = position(&w);
+    assert_eq!(
+        w.header("set-cookie"),
+        Some(format!("putfs_pos={at}; Path=/; SameSite=Lax; HttpOnly"))
+    );
+    let plain = Server::start(&mkdir(dir.path().join("plain")), &[]);
+    assert_eq!(plain.put("a.txt", b"a".to_vec()).header("set-cookie"), None);
+
+    // Replicas that have received nothing yet (position 0).
+    let root = |name: &str| {
+        let r = mkdir(dir.path().join(name));
+        mkdir(r.join(".putfs"));
+        r
+    };
+    let honours = Server::start(&root("honours"), &["--read-only", "--position-cookie"]);
+    let ignores = Server::start(&root("ignores"), &["--read-only"]);
+    let with_cookie = |s: &Server| {
+        send(
+            client()
+                .get(s.url("/"))
+                .header("Cookie", format!("putfs_pos={at}")),
+        )
+    };
+    let r = with_cookie(&honours);
+    assert_eq!(r.status, 404);
+    assert_eq!(r.header("putfs-behind").as_deref(), Some("0"));
+    assert_eq!(with_cookie(&ignores).status, 200);
+    assert_eq!(with_cookie(&p).status, 200, "the primary always answers");
+}

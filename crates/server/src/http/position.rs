@@ -5,6 +5,8 @@
 //! answers 404 with `PutFS-Behind`, which the shipped balancer configs
 //! retry on another node (they never mark a node down for a 404). A
 //! writable node has every write it acknowledged, so it always answers.
+//! With `--position-cookie` the position also travels in a cookie, for
+//! clients that keep cookies but cannot set headers (browsers).
 
 use axum::response::Response;
 use http::{HeaderMap, HeaderValue};
@@ -18,13 +20,23 @@ pub const POSITION: &str = "putfs-position";
 pub const MIN_POSITION: &str = "putfs-min-position";
 /// On a read-only node's 404 for a position it has not reached: its own.
 pub const BEHIND: &str = "putfs-behind";
+/// `--position-cookie`: the cookie that carries the last write's position.
+pub const COOKIE: &str = "putfs_pos";
 
 /// Stamp an acknowledged write, which is durable by now, with a new
 /// position (writable nodes; a forwarding replica relays the primary's).
 pub fn stamp(app: &App, resp: &mut Response) {
-    if let Some(p) = &app.positions {
-        resp.headers_mut()
-            .insert(POSITION, HeaderValue::from(p.next()));
+    let Some(p) = &app.positions else {
+        return;
+    };
+    let position = p.next();
+    resp.headers_mut()
+        .insert(POSITION, HeaderValue::from(position));
+    if app.cfg.position_cookie {
+        let cookie = format!("{COOKIE}={position}; Path=/; SameSite=Lax; HttpOnly");
+        if let Ok(v) = HeaderValue::from_str(&cookie) {
+            resp.headers_mut().append(http::header::SET_COOKIE, v);
+        }
     }
 }
 
@@ -33,7 +45,8 @@ pub fn require(app: &App, headers: &HeaderMap) -> Result<(), ApiError> {
     let Some(replica) = &app.replica else {
         return Ok(());
     };
-    let Some(need) = min_position(headers)? else {
+    let cookie = app.cfg.position_cookie.then(|| cookie_position(headers));
+    let Some(need) = min_position(headers)?.max(cookie.flatten()) else {
         return Ok(());
     };
     let have = replica.position();
@@ -62,6 +75,20 @@ fn min_position(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
     Ok(need)
 }
 
+/// The `putfs_pos` cookie's position, if one is sent. A cookie the
+/// client did not write itself is ignored when it does not parse.
+fn cookie_position(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .filter(|(name, _)| *name == COOKIE)
+        .filter_map(|(_, value)| value.trim().parse::<u64>().ok())
+        .max()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -75,5 +102,20 @@ mod tests {
         assert_eq!(min_position(&h).unwrap(), Some(12));
         h.append(MIN_POSITION, HeaderValue::from_static("-1"));
         assert!(matches!(min_position(&h), Err(ApiError::BadRequest(_))));
+    }
+
+    #[test]
+    fn reads_the_cookie() {
+        let mut h = HeaderMap::new();
+        assert_eq!(cookie_position(&h), None);
+        h.append(
+            http::header::COOKIE,
+            HeaderValue::from_static("a=1; putfs_pos=42; b=x"),
+        );
+        h.append(
+            http::header::COOKIE,
+            HeaderValue::from_static("putfs_pos=junk"),
+        );
+        assert_eq!(cookie_position(&h), Some(42));
     }
 }
