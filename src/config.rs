@@ -197,6 +197,12 @@ pub struct ServeArgs {
     #[arg(long, env = "PUTFS_NODE_NAME")]
     pub node_name: Option<String>,
 
+    /// Read-your-writes for browsers and clients that keep cookies: the
+    /// primary sets `putfs_pos` to each write's position, and read-only
+    /// nodes honour it as `PutFS-Min-Position`. Give it to every node.
+    #[arg(long, env = "PUTFS_POSITION_COOKIE")]
+    pub position_cookie: bool,
+
     /// Log one line per request (costs throughput).
     #[arg(long, env = "PUTFS_ACCESS_LOG")]
     pub access_log: bool,
@@ -318,6 +324,7 @@ impl ServeArgs {
                 read_token: self.read_token,
                 body_timeout: self.body_timeout,
                 access_log: self.access_log,
+                position_cookie: self.position_cookie,
                 forward_writes_to: self.forward_writes_to,
                 forward_secret,
                 max_forward_spool_bytes: self.max_forward_spool_bytes,

@@ -19,8 +19,8 @@ use crate::store::{self, RESERVED_PREFIX};
 
 /// Show this node's role (primary, replica, rolled back), whether its
 /// dataset is mounted and a writable putfs serves it, its snapshots, the
-/// newest snapshot it shares with a peer, and the replication lag read
-/// from the replicated heartbeat.
+/// newest snapshot it shares with a peer, and the replication lag and
+/// position read from the heartbeat under the root.
 #[derive(Debug, Args)]
 pub struct StatusArgs {
     #[command(flatten)]
@@ -110,6 +110,9 @@ pub fn run(args: StatusArgs) -> Result<(), OpsError> {
     let hb = root.as_deref().and_then(Heartbeat::read);
     let age = hb.as_ref().map(|h| h.age_seconds(now));
     let lag = age.filter(|_| replica);
+    // A replica is at its heartbeat's position; a primary's running
+    // position is ahead of its last heartbeat's by the writes since.
+    let position = hb.as_ref().map(|h| h.position);
 
     if ctx.common.json {
         println!(
@@ -128,6 +131,8 @@ pub fn run(args: StatusArgs) -> Result<(), OpsError> {
                 "writer_unknown": writer_unknown,
                 "heartbeat": hb,
                 "lag_seconds": lag,
+                "position": position,
+                "position_source": position.map(|_| "heartbeat"),
             })
         );
         return Ok(());
@@ -178,6 +183,14 @@ pub fn run(args: StatusArgs) -> Result<(), OpsError> {
             h.node, h.seq
         ),
         _ => println!("heartbeat: none found under the root"),
+    }
+    match position {
+        Some(p) if replica => println!("position:  {p} (from the replicated heartbeat)"),
+        Some(p) => println!(
+            "position:  {p} (from this primary's own heartbeat: the running server is at \
+             or past it, see putfs_replication_position)"
+        ),
+        None => {}
     }
     Ok(())
 }

@@ -15,6 +15,8 @@ pub struct HttpConfig {
     pub read_token: Option<String>,
     pub body_timeout: Duration,
     pub access_log: bool,
+    /// `--position-cookie`: positions also travel in the `putfs_pos` cookie.
+    pub position_cookie: bool,
     pub forward_writes_to: Option<url::Url>,
     /// Shared with the primary and the other replicas: signs forwarded
     /// writes (a replica) and checks them (a primary).

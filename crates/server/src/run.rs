@@ -12,9 +12,11 @@ use crate::http::{self, App, ForwardGate, Forwarder, Limiter};
 use crate::limits;
 use crate::listen::Listener;
 use crate::metrics::Metrics;
+use crate::replication::position::Positions;
 use crate::replication::replica::Replica;
 use crate::replication::{self, writer};
 use crate::store::Store;
+use crate::store::heartbeat::{self, Heartbeat};
 
 /// How long blocking work (an upload being aborted, say) may take to wind
 /// down once the server has stopped.
@@ -80,7 +82,7 @@ async fn serve(cfg: ServeConfig) -> Result<(), String> {
     announce_forwarding(&cfg);
     let forward_gate = Arc::new(ForwardGate::new(cfg.http.forward_secret.clone(), &metrics));
     let mut ready_checks: Vec<http::ReadyCheck> = Vec::new();
-    let replica = start_replication(&cfg, &store, &metrics);
+    let (replica, positions) = start_replication(&cfg, &store, &metrics);
     if let Some(r) = &replica {
         let r = r.clone();
         ready_checks.push(Arc::new(move || r.check_ready()));
@@ -98,6 +100,7 @@ async fn serve(cfg: ServeConfig) -> Result<(), String> {
         forward_gate,
         ready_checks: Arc::new(ready_checks),
         replica,
+        positions,
         limiter,
     };
 
@@ -171,19 +174,20 @@ fn announce_forwarding(cfg: &ServeConfig) {
     }
 }
 
-/// The primary writes heartbeats; a read-only node follows the replicated
-/// one.
+/// The primary hands out write positions and writes heartbeats; a
+/// read-only node follows the replicated heartbeat.
 fn start_replication(
     cfg: &ServeConfig,
     store: &Arc<Store>,
     metrics: &Metrics,
-) -> Option<Arc<Replica>> {
+) -> (Option<Arc<Replica>>, Option<Arc<Positions>>) {
     let rc = &cfg.replication;
     if store.read_only() {
         let r = Replica::new(store.clone(), metrics, rc.max_lag);
         replication::watch::spawn(r.clone(), cfg.store.root.clone(), rc.poll);
-        return Some(r);
+        return (Some(r), None);
     }
+    let positions = Arc::new(Positions::new(last_position(store), metrics));
     if rc.max_lag.is_some() {
         // One environment file may serve both roles (promotion = starting
         // the primary unit with it), so this is not an error.
@@ -191,9 +195,23 @@ fn start_replication(
     }
     if let Some(interval) = rc.heartbeat_interval {
         let node = rc.node_name.clone().unwrap_or_else(writer::hostname);
-        writer::spawn(store.clone(), metrics, interval, node);
+        writer::spawn(store.clone(), positions.clone(), metrics, interval, node);
     }
-    None
+    (None, Some(positions))
+}
+
+/// The position in the heartbeat under the root (this primary's last, or
+/// the one a promoted replica received): positions begin above it.
+fn last_position(store: &Store) -> u64 {
+    let hb = match store.read_internal(heartbeat::FILE) {
+        Ok(Some(bytes)) => serde_json::from_slice::<Heartbeat>(&bytes).ok(),
+        Ok(None) => None,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the heartbeat; positions start from the clock");
+            None
+        }
+    };
+    hb.map_or(0, |h| h.position)
 }
 
 /// Install the SIGTERM/SIGINT handlers now; the future cancels `stop` on

@@ -19,6 +19,13 @@ pub struct Heartbeat {
     pub seq: u64,
     /// The writing node (host name), for humans.
     pub node: String,
+    /// The highest write position the primary had handed out when it
+    /// wrote this heartbeat (read before the file is written, so every
+    /// write acknowledged with a position at or below it was durable
+    /// before this heartbeat). A replica holding this heartbeat is at this
+    /// position. Heartbeats from before positions existed read as 0.
+    #[serde(default)]
+    pub position: u64,
 }
 
 pub fn path(root: &Path) -> PathBuf {
@@ -38,10 +45,32 @@ impl Heartbeat {
     }
 }
 
+/// Microseconds since the epoch, now (0 before 1970: a clock that broken
+/// still gets increasing positions, from the counter alone).
+pub fn now_us() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
 /// Milliseconds since the epoch, now.
 pub fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_old_heartbeat_without_a_position_reads_as_position_0() {
+        let old = br#"{"unix_ms":1700000000000,"seq":3,"node":"p"}"#;
+        let hb: Heartbeat = serde_json::from_slice(old).unwrap();
+        assert_eq!(hb.position, 0);
+        assert_eq!(hb.seq, 3);
+    }
 }

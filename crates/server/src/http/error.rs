@@ -38,6 +38,13 @@ pub enum ApiError {
     /// a browser (browsers are redirected to `listing`).
     #[error("/{key} is a directory, not an object: its listing is at {listing}")]
     DirectoryKey { key: String, listing: String },
+    /// A read-only node has not replicated as far as the read asks
+    /// (`PutFS-Min-Position`): 404, so a balancer asks another node.
+    #[error(
+        "this node is behind: it has replicated up to position {have}, the request needs \
+         {need}; another node or the primary has it"
+    )]
+    Behind { have: u64, need: u64 },
     #[error("the primary could not be reached: {0}")]
     BadGateway(String),
     /// A limit (`--max-connections`, `--max-requests`, `--max-uploads`) is
@@ -61,7 +68,9 @@ impl ApiError {
             ApiError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             ApiError::RangeNotSatisfiable(_) => StatusCode::RANGE_NOT_SATISFIABLE,
             ApiError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
-            ApiError::NotFound(_) | ApiError::DirectoryKey { .. } => StatusCode::NOT_FOUND,
+            ApiError::NotFound(_) | ApiError::DirectoryKey { .. } | ApiError::Behind { .. } => {
+                StatusCode::NOT_FOUND
+            }
             ApiError::BadGateway(_) => StatusCode::BAD_GATEWAY,
             ApiError::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -116,6 +125,9 @@ impl IntoResponse for ApiError {
                     header::RETRY_AFTER,
                     HeaderValue::from_static(RETRY_AFTER_SECS),
                 );
+            }
+            ApiError::Behind { have, .. } => {
+                h.insert(super::position::BEHIND, HeaderValue::from(*have));
             }
             ApiError::RangeNotSatisfiable(size) => {
                 if let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}")) {

@@ -76,6 +76,12 @@ fn explain(e: &ApiError, method: &Method, path: &str) -> (String, String) {
             format!("{path} is a directory, not an object."),
             format!("Its listing is at {listing}."),
         ),
+        (ApiError::Behind { .. }, _) => (
+            sentence(&e.to_string()),
+            todo(
+                "Reload in a moment: replication will bring it here, or the balancer will ask another node.",
+            ),
+        ),
         (_, 404) if path.starts_with("/.putfs/") => (
             sentence(&e.to_string()),
             todo("This is one of putfs's own endpoints; see the README's list of them."),

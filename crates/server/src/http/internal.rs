@@ -67,6 +67,9 @@ pub async fn handle(app: &App, method: &Method, path: &str) -> Result<Response, 
             if let Some(r) = &app.replica {
                 r.refresh_metrics();
             }
+            if let Some(p) = &app.positions {
+                p.refresh_metrics();
+            }
             let space = tokio::task::spawn_blocking(move || store.space().ok()).await?;
             let text = app.metrics.render(space);
             let mut resp = text.into_response();

@@ -71,8 +71,14 @@ pub async fn query(
     }
     let format = Format::Lines { stat: opts.stat };
     let writer = Writer::Lines { stat: opts.stat };
-    // Upstream lists a missing prefix as empty.
+    // Upstream lists a missing prefix as empty, and so does the primary:
+    // a client may list where it has not written yet. A read-only node
+    // cannot tell "nothing there" from "not replicated yet", so it says
+    // 404 and a balancer asks another node.
     let listing = open(app, prefix.clone()).await?;
+    if listing.is_none() && app.store.read_only() {
+        return Err(missing_on_replica(&prefix));
+    }
     let walk = Walk {
         opts,
         filter: Filter::default(),
@@ -161,9 +167,13 @@ pub async fn get(
         }
         Format::Lines { .. } => {}
     }
-    let listing = open(app, prefix.clone())
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no such prefix: /{}", prefix.as_str())))?;
+    let listing = open(app, prefix.clone()).await?.ok_or_else(|| {
+        if app.store.read_only() {
+            missing_on_replica(&prefix)
+        } else {
+            ApiError::NotFound(format!("no such prefix: /{}", prefix.as_str()))
+        }
+    })?;
     let content_type = format.content_type(false);
     let mut resp = if method == Method::HEAD {
         let mut resp = Response::new(Body::empty());
@@ -194,6 +204,14 @@ pub async fn get(
         super::browser::page(resp.headers_mut());
     }
     Ok(resp)
+}
+
+fn missing_on_replica(prefix: &Prefix) -> ApiError {
+    ApiError::NotFound(format!(
+        "no such prefix on this read-only node: /{} (it may not have been replicated here \
+         yet; the primary has the truth)",
+        prefix.as_str()
+    ))
 }
 
 fn flag(v: &str) -> Result<bool, ApiError> {

@@ -28,6 +28,7 @@ mod negotiate;
 mod object_get;
 mod object_put;
 mod overload;
+mod position;
 mod pump;
 mod range;
 pub mod serve;
@@ -68,6 +69,8 @@ pub struct App {
     pub ready_checks: Arc<Vec<ReadyCheck>>,
     /// Read-only nodes: replication state (lag metrics, heartbeat).
     pub replica: Option<Arc<crate::replication::replica::Replica>>,
+    /// Writable nodes: the positions stamped on acknowledged writes.
+    pub positions: Option<Arc<crate::replication::position::Positions>>,
     /// Requests and uploads in flight (`--max-requests`, `--max-uploads`).
     pub limiter: Arc<Limiter>,
 }
@@ -162,6 +165,7 @@ async fn route(app: &App, req: Request) -> Result<Response, ApiError> {
         Target::Object(key) => match method {
             Method::GET | Method::HEAD => {
                 auth::check(app.cfg.read_token.as_deref(), req.headers())?;
+                position::require(app, req.headers())?;
                 object_get::get(app, key, &method, req.uri().query(), req.headers()).await
             }
             Method::PUT | Method::DELETE => {
@@ -183,11 +187,13 @@ async fn route(app: &App, req: Request) -> Result<Response, ApiError> {
         Target::Listing(prefix) => match method.as_str() {
             "GET" | "HEAD" => {
                 auth::check(app.cfg.read_token.as_deref(), req.headers())?;
+                position::require(app, req.headers())?;
                 let query = req.uri().query().map(str::to_owned);
                 listing::get(app, prefix, &method, query.as_deref(), req.headers()).await
             }
             "QUERY" => {
                 auth::check(app.cfg.read_token.as_deref(), req.headers())?;
+                position::require(app, req.headers())?;
                 let (parts, body) = req.into_parts();
                 listing::query(app, prefix, &parts.headers, body).await
             }
@@ -222,5 +228,7 @@ async fn delete(
     let store = app.store.clone();
     let condition = conditional::write_condition(headers).map_err(ApiError::BadRequest)?;
     tokio::task::spawn_blocking(move || store.delete(&key, condition.as_ref())).await??;
-    Ok(http::StatusCode::NO_CONTENT.into_response())
+    let mut resp = http::StatusCode::NO_CONTENT.into_response();
+    position::stamp(app, &mut resp);
+    Ok(resp)
 }

@@ -38,6 +38,7 @@ pub async fn put(
     let mut resp = Response::new(Body::empty());
     *resp.status_mut() = status;
     validators(resp.headers_mut(), &meta, &meta.etag());
+    super::position::stamp(app, &mut resp);
     if body_unread {
         resp.headers_mut()
             .insert(header::CONNECTION, HeaderValue::from_static("close"));

@@ -7,6 +7,7 @@ use std::time::Duration;
 use prometheus::{Gauge, IntGauge};
 
 use super::arrivals::Arrivals;
+use super::position;
 use crate::metrics::Metrics;
 use crate::store::Store;
 use crate::store::heartbeat::{self, Heartbeat};
@@ -19,6 +20,7 @@ pub struct Replica {
     lag: Gauge,
     heartbeat_ts: Gauge,
     heartbeat_seq: IntGauge,
+    position: IntGauge,
     pub arrivals: Arrivals,
 }
 
@@ -47,6 +49,9 @@ impl Replica {
                     "Sequence number of the newest replicated heartbeat",
                 )
                 .expect("valid gauge"),
+            ),
+            position: metrics.register(
+                IntGauge::new(position::METRIC, position::METRIC_HELP).expect("valid gauge"),
             ),
         };
         let r = Arc::new(r);
@@ -82,6 +87,11 @@ impl Replica {
         self.current.read().ok().and_then(|c| c.clone())
     }
 
+    /// This replica's position: its newest heartbeat's (0 before any).
+    pub fn position(&self) -> u64 {
+        self.heartbeat().map_or(0, |h| h.position)
+    }
+
     /// Replication lag now, in seconds.
     pub fn lag_seconds(&self) -> f64 {
         let now = heartbeat::now_ms();
@@ -98,8 +108,10 @@ impl Replica {
         let hb = self.heartbeat();
         self.heartbeat_ts
             .set(hb.as_ref().map_or(0.0, |h| h.unix_ms as f64 / 1000.0));
+        let int = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
         self.heartbeat_seq
-            .set(hb.map_or(0, |h| i64::try_from(h.seq).unwrap_or(i64::MAX)));
+            .set(hb.as_ref().map_or(0, |h| int(h.seq)));
+        self.position.set(hb.map_or(0, |h| int(h.position)));
     }
 
     /// Not ready when the lag exceeds `--max-lag`, or when no heartbeat
@@ -161,11 +173,13 @@ mod tests {
             unix_ms: heartbeat::now_ms() - 3_600_000,
             seq: 7,
             node: "p".into(),
+            position: 42,
         };
         let dir = store.root_path().join(".putfs");
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("heartbeat"), serde_json::to_vec(&old).unwrap()).unwrap();
         r.reload();
+        assert_eq!(r.position(), 42);
         assert!(r.lag_seconds() >= 3599.0);
         assert!(r.check_ready().unwrap_err().contains("--max-lag"));
         let fresh = Heartbeat {

@@ -1,17 +1,25 @@
 //! The primary's heartbeat: rewritten under `.putfs/` every interval,
-//! durably, so that it reaches replicas with the data that preceded it.
+//! durably, so that it reaches replicas with the data that preceded it,
+//! with the highest write position handed out before it was written.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use prometheus::IntGauge;
 
+use super::position::Positions;
 use crate::metrics::Metrics;
 use crate::store::Store;
 use crate::store::heartbeat::{self, Heartbeat};
 
 /// Write a heartbeat every `interval` until the runtime stops.
-pub fn spawn(store: Arc<Store>, metrics: &Metrics, interval: Duration, node: String) {
+pub fn spawn(
+    store: Arc<Store>,
+    positions: Arc<Positions>,
+    metrics: &Metrics,
+    interval: Duration,
+    node: String,
+) {
     let last_write = metrics.register(
         IntGauge::new(
             "putfs_heartbeat_written_timestamp_seconds",
@@ -30,6 +38,9 @@ pub fn spawn(store: Arc<Store>, metrics: &Metrics, interval: Duration, node: Str
                 unix_ms: heartbeat::now_ms(),
                 seq,
                 node: node.clone(),
+                // Read before the file is written: every write stamped at
+                // or below it was durable before this heartbeat.
+                position: positions.current(),
             };
             let store = store.clone();
             let written = tokio::task::spawn_blocking(move || {
