@@ -127,7 +127,7 @@ impl IntoResponse for ApiError {
                 );
             }
             ApiError::Behind { have, .. } => {
-                h.insert(super::position::BEHIND, HeaderValue::from(*have));
+                h.insert(super::position_headers::BEHIND, HeaderValue::from(*have));
             }
             ApiError::RangeNotSatisfiable(size) => {
                 if let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}")) {

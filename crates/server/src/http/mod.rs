@@ -29,6 +29,7 @@ mod object_get;
 mod object_put;
 mod overload;
 mod position;
+mod position_headers;
 mod pump;
 mod range;
 pub mod serve;

@@ -13,15 +13,7 @@ use http::{HeaderMap, HeaderValue};
 
 use super::App;
 use super::error::ApiError;
-
-/// On write responses: the write's position.
-pub const POSITION: &str = "putfs-position";
-/// On reads: the position the reader needs.
-pub const MIN_POSITION: &str = "putfs-min-position";
-/// On a read-only node's 404 for a position it has not reached: its own.
-pub const BEHIND: &str = "putfs-behind";
-/// `--position-cookie`: the cookie that carries the last write's position.
-pub const COOKIE: &str = "putfs_pos";
+use super::position_headers::{COOKIE, MIN_POSITION, POSITION};
 
 /// Stamp an acknowledged write, which is durable by now, with a new
 /// position (writable nodes; a forwarding replica relays the primary's).
