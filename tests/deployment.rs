@@ -650,11 +650,7 @@ fn a_node_down_or_restarting_never_turns_an_answer_into_a_502() {
     r2.restart_on_same_port();
     let stop = Arc::new(AtomicBool::new(false));
     let count = Arc::new(AtomicUsize::new(0));
-    // nginx only: under SIGKILL restarts HAProxy still lets about one read
-    // in a hundred fail (a 503, or a connection it closes), which the
-    // replica-position work is to settle; the node-down reads above hold
-    // for both.
-    let readers: Vec<_> = [&nginx]
+    let readers: Vec<_> = [&haproxy, &nginx]
         .iter()
         .flat_map(|lb| {
             let base = lb.url("").trim_end_matches('/').to_string();
@@ -693,7 +689,11 @@ fn a_node_down_or_restarting_never_turns_an_answer_into_a_502() {
     stop.store(true, Ordering::SeqCst);
     for h in readers {
         let (name, tally) = h.join().expect("reader");
-        let lb_logs = nginx.logs();
+        let lb_logs = if name == haproxy.name() {
+            haproxy.logs()
+        } else {
+            nginx.logs()
+        };
         assert_eq!(
             tally.keys().collect::<Vec<_>>(),
             ["ok"],
