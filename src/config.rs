@@ -193,6 +193,21 @@ pub struct ServeArgs {
     #[arg(long, env = "PUTFS_HEARTBEAT_POLL", default_value = "1s", value_parser = humantime::parse_duration)]
     pub heartbeat_poll: Duration,
 
+    /// Read-only node: the primary (http://host:port) to ask for its write
+    /// count, to export the lag in writes (putfs_replication_lag_writes).
+    /// Default: --forward-writes-to.
+    #[arg(
+        long,
+        env = "PUTFS_PRIMARY_URL",
+        requires = "read_only",
+        value_name = "URL"
+    )]
+    pub primary_url: Option<url::Url>,
+
+    /// How often a read-only node asks --primary-url for its write count.
+    #[arg(long, env = "PUTFS_PRIMARY_POLL", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub primary_poll: Duration,
+
     /// Name written into the heartbeat (default: the host name).
     #[arg(long, env = "PUTFS_NODE_NAME")]
     pub node_name: Option<String>,
@@ -284,6 +299,14 @@ impl ServeArgs {
             .as_deref()
             .map(ForwardSecret::read)
             .transpose()?;
+        if let Some(u) = &self.primary_url
+            && !matches!(u.scheme(), "http" | "https")
+        {
+            return Err("--primary-url must be an http:// or https:// URL".into());
+        }
+        if self.primary_poll.is_zero() {
+            return Err("--primary-poll must be more than 0s".into());
+        }
         if self.heartbeat_poll.is_zero() {
             return Err("--heartbeat-poll must be more than 0s".into());
         }
@@ -302,6 +325,8 @@ impl ServeArgs {
                 max_lag: self.max_lag,
                 poll: self.heartbeat_poll,
                 node_name: self.node_name,
+                primary_url: self.primary_url.or_else(|| self.forward_writes_to.clone()),
+                primary_poll: self.primary_poll,
             },
             listen: self.listen,
             store: StoreConfig {

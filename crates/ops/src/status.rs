@@ -35,6 +35,11 @@ pub struct StatusArgs {
     /// the dataset@ part); `-` reads stdin.
     #[arg(long)]
     pub peer_snapshots: Option<PathBuf>,
+    /// The primary (http://host:port): ask it for its write count now, to
+    /// show this replica's lag in writes (the primary's count minus the
+    /// replicated heartbeat's).
+    #[arg(long, value_name = "URL")]
+    pub primary: Option<url::Url>,
 }
 
 /// A peer snapshot as far as we know it.
@@ -113,6 +118,15 @@ pub fn run(args: StatusArgs) -> Result<(), OpsError> {
     // A replica is at its heartbeat's position; a primary's running
     // position is ahead of its last heartbeat's by the writes since.
     let position = hb.as_ref().map(|h| h.position);
+    let writes = hb.as_ref().map(|h| h.writes);
+    let primary_writes = match &args.primary {
+        Some(url) => Some(primary_writes(url)?),
+        None => None,
+    };
+    let lag_writes = match (primary_writes, writes) {
+        (Some(p), Some(w)) if replica => Some(p.saturating_sub(w)),
+        _ => None,
+    };
 
     if ctx.common.json {
         println!(
@@ -133,6 +147,9 @@ pub fn run(args: StatusArgs) -> Result<(), OpsError> {
                 "lag_seconds": lag,
                 "position": position,
                 "position_source": position.map(|_| "heartbeat"),
+                "writes": writes,
+                "primary_writes": primary_writes,
+                "lag_writes": lag_writes,
             })
         );
         return Ok(());
@@ -192,7 +209,61 @@ pub fn run(args: StatusArgs) -> Result<(), OpsError> {
         ),
         None => {}
     }
+    match writes {
+        Some(w) if replica => println!("writes:    {w} (from the replicated heartbeat)"),
+        Some(w) => println!(
+            "writes:    {w} (from this primary's own heartbeat: the running server has \
+             counted at least as many, see putfs_replication_writes)"
+        ),
+        None => {}
+    }
+    match (primary_writes, lag_writes) {
+        (Some(p), Some(l)) => println!("lag:       {l} writes (the primary has counted {p})"),
+        (Some(p), None) if replica => println!(
+            "lag:       unknown in writes (the primary has counted {p}; no heartbeat here)"
+        ),
+        (Some(p), None) => println!("primary:   has counted {p} writes"),
+        _ => {}
+    }
     Ok(())
+}
+
+/// The write count a primary has now: the `PutFS-Live-Writes` header of
+/// its `GET /.putfs/heartbeat`.
+fn primary_writes(primary: &url::Url) -> Result<u64, OpsError> {
+    let url = format!(
+        "{}/.putfs/heartbeat",
+        primary.as_str().trim_end_matches('/')
+    );
+    let failed = |why: String| OpsError::Other(format!("--primary: {url}: {why}"));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| failed(format!("starting the HTTP client: {e}")))?;
+    rt.block_on(async {
+        let client = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(10))
+            .build()
+            .map_err(|e| failed(format!("building the HTTP client: {e}")))?;
+        let resp = client
+            .get(&url)
+            .send()
+            .await
+            .map_err(|e| failed(e.to_string()))?;
+        if !resp.status().is_success() {
+            return Err(failed(format!("answered {}", resp.status())));
+        }
+        resp.headers()
+            .get(heartbeat::LIVE_WRITES_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .ok_or_else(|| {
+                failed(format!(
+                    "no {} count in its answer: is it a writable putfs?",
+                    heartbeat::LIVE_WRITES_HEADER
+                ))
+            })
+    })
 }
 
 /// Without a dataset, the root is all status has to go on: refuse one that

@@ -33,6 +33,10 @@ pub struct ReplicationConfig {
     pub max_lag: Option<Duration>,
     pub poll: Duration,
     pub node_name: Option<String>,
+    /// Read-only node: the primary to ask for its write count (lag in
+    /// writes), every `primary_poll`.
+    pub primary_url: Option<url::Url>,
+    pub primary_poll: Duration,
 }
 
 /// The resolved configuration of `putfs serve`.

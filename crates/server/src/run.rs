@@ -185,9 +185,15 @@ fn start_replication(
     if store.read_only() {
         let r = Replica::new(store.clone(), metrics, rc.max_lag);
         replication::watch::spawn(r.clone(), cfg.store.root.clone(), rc.poll);
+        if let Some(url) = &rc.primary_url
+            && let Err(e) = replication::primary::spawn(r.clone(), url, rc.primary_poll)
+        {
+            tracing::warn!(error = %e, "lag in writes will be unknown");
+        }
         return (Some(r), None);
     }
-    let positions = Arc::new(Positions::new(last_position(store), metrics));
+    let (floor, writes) = last_heartbeat(store).map_or((0, 0), |h| (h.position, h.writes));
+    let positions = Arc::new(Positions::new(floor, writes, metrics));
     if rc.max_lag.is_some() {
         // One environment file may serve both roles (promotion = starting
         // the primary unit with it), so this is not an error.
@@ -200,18 +206,21 @@ fn start_replication(
     (None, Some(positions))
 }
 
-/// The position in the heartbeat under the root (this primary's last, or
-/// the one a promoted replica received): positions begin above it.
-fn last_position(store: &Store) -> u64 {
-    let hb = match store.read_internal(heartbeat::FILE) {
+/// The heartbeat under the root (this primary's last, or the one a
+/// promoted replica received): positions begin above its position, the
+/// write count at its count.
+fn last_heartbeat(store: &Store) -> Option<Heartbeat> {
+    match store.read_internal(heartbeat::FILE) {
         Ok(Some(bytes)) => serde_json::from_slice::<Heartbeat>(&bytes).ok(),
         Ok(None) => None,
         Err(e) => {
-            tracing::warn!(error = %e, "cannot read the heartbeat; positions start from the clock");
+            tracing::warn!(
+                error = %e,
+                "cannot read the heartbeat; positions start from the clock, the write count from 0"
+            );
             None
         }
-    };
-    hb.map_or(0, |h| h.position)
+    }
 }
 
 /// Install the SIGTERM/SIGINT handlers now; the future cancels `stop` on

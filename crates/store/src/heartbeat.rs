@@ -26,7 +26,24 @@ pub struct Heartbeat {
     /// position. Heartbeats from before positions existed read as 0.
     #[serde(default)]
     pub position: u64,
+    /// How many writes that changed data (a PUT answered 201, a DELETE
+    /// answered 204) the primary had acknowledged when it wrote this
+    /// heartbeat, counted since the root's first primary: it continues
+    /// across restarts and promotions from the count in the heartbeat under
+    /// the root. Read before the file is written, like `position`, so a
+    /// replica holding this heartbeat holds at least that many writes.
+    /// Heartbeats from before the count existed read as 0.
+    #[serde(default)]
+    pub writes: u64,
 }
+
+/// Headers a writable node adds to `GET /.putfs/heartbeat` (whose body is
+/// the heartbeat file it last wrote): its write count and position now.
+/// Headers, not body fields, because copiers such as `replicate-rclone`
+/// publish that body as a replica's heartbeat, which must hold only what
+/// was true when the file was written.
+pub const LIVE_WRITES_HEADER: &str = "putfs-live-writes";
+pub const LIVE_POSITION_HEADER: &str = "putfs-live-position";
 
 pub fn path(root: &Path) -> PathBuf {
     root.join(PATH)
@@ -67,10 +84,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn an_old_heartbeat_without_a_position_reads_as_position_0() {
+    fn an_old_heartbeat_without_a_position_or_count_reads_as_0() {
         let old = br#"{"unix_ms":1700000000000,"seq":3,"node":"p"}"#;
         let hb: Heartbeat = serde_json::from_slice(old).unwrap();
         assert_eq!(hb.position, 0);
+        assert_eq!(hb.writes, 0);
         assert_eq!(hb.seq, 3);
     }
 }

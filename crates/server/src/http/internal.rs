@@ -61,7 +61,18 @@ pub async fn handle(app: &App, method: &Method, path: &str) -> Result<Response, 
             let hb =
                 tokio::task::spawn_blocking(move || store.read_internal(heartbeat::FILE)).await??;
             let body = hb.ok_or_else(|| ApiError::NotFound("no heartbeat here yet".into()))?;
-            Ok(json_no_store(body))
+            let mut resp = json_no_store(body);
+            // A primary's count and position now, for replicas measuring
+            // their lag in writes (`replication::primary`).
+            if let Some(p) = &app.positions {
+                let h = resp.headers_mut();
+                h.insert(heartbeat::LIVE_WRITES_HEADER, HeaderValue::from(p.writes()));
+                h.insert(
+                    heartbeat::LIVE_POSITION_HEADER,
+                    HeaderValue::from(p.current()),
+                );
+            }
+            Ok(resp)
         }
         _ => {
             if let Some(r) = &app.replica {

@@ -229,6 +229,7 @@ async fn delete(
     let store = app.store.clone();
     let condition = conditional::write_condition(headers).map_err(ApiError::BadRequest)?;
     tokio::task::spawn_blocking(move || store.delete(&key, condition.as_ref())).await??;
+    position::count_write(app);
     let mut resp = http::StatusCode::NO_CONTENT.into_response();
     position::stamp(app, &mut resp);
     Ok(resp)

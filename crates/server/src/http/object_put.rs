@@ -32,7 +32,10 @@ pub async fn put(
     app.metrics.put_outcome(outcome_label(&result));
     let (outcome, body_unread) = result?;
     let (status, meta) = match outcome {
-        PutOutcome::Created(m) => (StatusCode::CREATED, m),
+        PutOutcome::Created(m) => {
+            super::position::count_write(app);
+            (StatusCode::CREATED, m)
+        }
         PutOutcome::Identical(m) => (StatusCode::NO_CONTENT, m),
     };
     let mut resp = Response::new(Body::empty());

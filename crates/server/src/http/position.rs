@@ -32,6 +32,16 @@ pub fn stamp(app: &App, resp: &mut Response) {
     }
 }
 
+/// Count an acknowledged write that changed data (a PUT answered 201, a
+/// DELETE answered 204) in the primary's write count, which heartbeats
+/// carry so that replicas can tell their lag in writes. Writable nodes
+/// only: a forwarding replica's writes are counted by the primary.
+pub fn count_write(app: &App) {
+    if let Some(p) = &app.positions {
+        p.count_write();
+    }
+}
+
 /// Refuse a read a read-only node cannot answer truthfully yet.
 pub fn require(app: &App, headers: &HeaderMap) -> Result<(), ApiError> {
     let Some(replica) = &app.replica else {

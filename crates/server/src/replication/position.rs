@@ -26,6 +26,19 @@
 //! - A replica promoted after a failover starts above the heartbeat it
 //!   holds; writes the old primary acknowledged after that heartbeat are
 //!   the failover's gap (ops/RUNBOOK.md), positions or not.
+//!
+//! Positions say *whether* a replica holds a write, not how many it lacks
+//! (they are clock-like). For that the primary also counts the writes that
+//! changed data (a PUT answered 201, a DELETE answered 204: not a PUT of
+//! identical bytes, which changes nothing a replica must copy), and the
+//! heartbeat carries the count. The count starts from the heartbeat under
+//! the root, so it continues across restarts and promotions; the writes
+//! acknowledged after a primary's last heartbeat and before it stopped
+//! are not in it (nothing is written on the write path to keep them).
+//! Within a run it is exact, which is what lag in writes needs: the
+//! primary's live count minus a replica's heartbeat's count is the number
+//! of changes the primary acknowledged that the replica is not known to
+//! hold.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -39,19 +52,43 @@ pub const METRIC: &str = "putfs_replication_position";
 pub const METRIC_HELP: &str = "Replication position: on the primary the highest write position \
      handed out; on a replica the position of the newest replicated heartbeat";
 
+/// The gauge every node exports (a replica: its heartbeat's count).
+pub const WRITES_METRIC: &str = "putfs_replication_writes";
+pub const WRITES_METRIC_HELP: &str = "Writes that changed data (PUT 201, DELETE 204), counted \
+     since the root's first primary: on the primary the count now; on a replica the count in the \
+     newest replicated heartbeat";
+
 pub struct Positions {
     last: AtomicU64,
     gauge: IntGauge,
+    writes: AtomicU64,
+    writes_gauge: IntGauge,
 }
 
 impl Positions {
-    /// Positions that begin above `floor` (the position of the last
-    /// heartbeat this root's primary wrote).
-    pub fn new(floor: u64, metrics: &Metrics) -> Positions {
+    /// Positions that begin above `floor` and a write count that begins
+    /// at `writes` (the position and count of the last heartbeat this
+    /// root's primary wrote).
+    pub fn new(floor: u64, writes: u64, metrics: &Metrics) -> Positions {
+        let gauge = |name: &str, help: &str| {
+            metrics.register(IntGauge::new(name, help).expect("valid gauge"))
+        };
         Positions {
             last: AtomicU64::new(floor),
-            gauge: metrics.register(IntGauge::new(METRIC, METRIC_HELP).expect("valid gauge")),
+            gauge: gauge(METRIC, METRIC_HELP),
+            writes: AtomicU64::new(writes),
+            writes_gauge: gauge(WRITES_METRIC, WRITES_METRIC_HELP),
         }
+    }
+
+    /// Count a write that changed data, once it is durable.
+    pub fn count_write(&self) {
+        self.writes.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Writes counted so far (from the starting count).
+    pub fn writes(&self) -> u64 {
+        self.writes.load(Ordering::SeqCst)
     }
 
     /// A new position, for a write that is durable now.
@@ -77,6 +114,8 @@ impl Positions {
     pub fn refresh_metrics(&self) {
         self.gauge
             .set(i64::try_from(self.current()).unwrap_or(i64::MAX));
+        self.writes_gauge
+            .set(i64::try_from(self.writes()).unwrap_or(i64::MAX));
     }
 }
 
@@ -88,19 +127,29 @@ mod tests {
     fn strictly_increasing_and_above_the_floor() {
         let m = Metrics::new();
         let far = heartbeat::now_us() + 3_600_000_000;
-        let p = Positions::new(far, &m);
+        let p = Positions::new(far, 0, &m);
         let a = p.next();
         let b = p.next();
         assert_eq!(a, far + 1, "a floor ahead of the clock wins");
         assert_eq!(b, a + 1);
         assert_eq!(p.current(), b);
-        let q = Positions::new(0, &Metrics::new());
+        let q = Positions::new(0, 0, &Metrics::new());
         assert!(q.next() >= heartbeat::now_us() - 1_000_000, "clock-based");
     }
 
     #[test]
+    fn the_count_continues_from_the_heartbeats() {
+        let p = Positions::new(0, 41, &Metrics::new());
+        assert_eq!(p.writes(), 41);
+        p.next();
+        assert_eq!(p.writes(), 41, "a position alone is no change");
+        p.count_write();
+        assert_eq!(p.writes(), 42);
+    }
+
+    #[test]
     fn concurrent_positions_are_distinct() {
-        let p = std::sync::Arc::new(Positions::new(0, &Metrics::new()));
+        let p = std::sync::Arc::new(Positions::new(0, 0, &Metrics::new()));
         let handles: Vec<_> = (0..4)
             .map(|_| {
                 let p = p.clone();

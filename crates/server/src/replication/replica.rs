@@ -1,10 +1,10 @@
 //! A read-only node's view of replication: the newest replicated heartbeat,
 //! the lag it implies, and readiness against `--max-lag`.
 
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use prometheus::{Gauge, IntGauge};
+use prometheus::{Gauge, IntGauge, IntGaugeVec, Opts};
 
 use super::arrivals::Arrivals;
 use super::position;
@@ -21,6 +21,11 @@ pub struct Replica {
     heartbeat_ts: Gauge,
     heartbeat_seq: IntGauge,
     position: IntGauge,
+    writes: IntGauge,
+    /// The primary's write count, as last learnt (`replication::primary`).
+    primary_writes: Mutex<Option<u64>>,
+    /// No labels: a vector only so that the series can be absent.
+    lag_writes: IntGaugeVec,
     pub arrivals: Arrivals,
 }
 
@@ -52,6 +57,24 @@ impl Replica {
             ),
             position: metrics.register(
                 IntGauge::new(position::METRIC, position::METRIC_HELP).expect("valid gauge"),
+            ),
+            writes: metrics.register(
+                IntGauge::new(position::WRITES_METRIC, position::WRITES_METRIC_HELP)
+                    .expect("valid gauge"),
+            ),
+            primary_writes: Mutex::new(None),
+            lag_writes: metrics.register(
+                IntGaugeVec::new(
+                    Opts::new(
+                        "putfs_replication_lag_writes",
+                        "Writes that changed data the primary has acknowledged and the newest \
+                         replicated heartbeat does not cover (absent while the primary's count \
+                         is unknown: no --primary-url or --forward-writes-to, or it does not \
+                         answer)",
+                    ),
+                    &[],
+                )
+                .expect("valid gauge"),
             ),
         };
         let r = Arc::new(r);
@@ -92,6 +115,22 @@ impl Replica {
         self.heartbeat().map_or(0, |h| h.position)
     }
 
+    /// Record the primary's write count (`None`: unknown now).
+    pub fn set_primary_writes(&self, n: Option<u64>) {
+        if let Ok(mut w) = self.primary_writes.lock() {
+            *w = n;
+        }
+    }
+
+    /// Lag in writes: the primary's count minus the replicated heartbeat's
+    /// (never negative: a heartbeat from a former primary may count more).
+    /// `None` when the primary's count is unknown or no heartbeat arrived.
+    pub fn lag_writes(&self) -> Option<u64> {
+        let primary = self.primary_writes.lock().ok().and_then(|w| *w)?;
+        let have = self.heartbeat()?.writes;
+        Some(primary.saturating_sub(have))
+    }
+
     /// Replication lag now, in seconds.
     pub fn lag_seconds(&self) -> f64 {
         let now = heartbeat::now_ms();
@@ -111,7 +150,16 @@ impl Replica {
         let int = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
         self.heartbeat_seq
             .set(hb.as_ref().map_or(0, |h| int(h.seq)));
-        self.position.set(hb.map_or(0, |h| int(h.position)));
+        self.position
+            .set(hb.as_ref().map_or(0, |h| int(h.position)));
+        self.writes.set(hb.map_or(0, |h| int(h.writes)));
+        match self.lag_writes() {
+            Some(n) => self
+                .lag_writes
+                .with_label_values(&[] as &[&str])
+                .set(int(n)),
+            None => self.lag_writes.reset(),
+        }
     }
 
     /// Not ready when the lag exceeds `--max-lag`, or when no heartbeat
@@ -174,12 +222,20 @@ mod tests {
             seq: 7,
             node: "p".into(),
             position: 42,
+            writes: 5,
         };
         let dir = store.root_path().join(".putfs");
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("heartbeat"), serde_json::to_vec(&old).unwrap()).unwrap();
         r.reload();
         assert_eq!(r.position(), 42);
+        assert_eq!(r.lag_writes(), None, "the primary's count is unknown");
+        r.set_primary_writes(Some(9));
+        assert_eq!(r.lag_writes(), Some(4));
+        r.set_primary_writes(Some(3));
+        assert_eq!(r.lag_writes(), Some(0), "never negative");
+        r.set_primary_writes(None);
+        assert_eq!(r.lag_writes(), None);
         assert!(r.lag_seconds() >= 3599.0);
         assert!(r.check_ready().unwrap_err().contains("--max-lag"));
         let fresh = Heartbeat {

@@ -41,6 +41,7 @@ pub fn spawn(
                 // Read before the file is written: every write stamped at
                 // or below it was durable before this heartbeat.
                 position: positions.current(),
+                writes: positions.writes(),
             };
             let store = store.clone();
             let written = tokio::task::spawn_blocking(move || {
