@@ -10,7 +10,9 @@
 #     for a prefix they lack; nginx retries up to the primary) and after;
 #   - `putfs ls` of a prefix that exists on no node exits 0 and lists nothing;
 #   - `putfs cp` down through the balancer, before and after replication:
-#     identical bytes.
+#     identical bytes;
+#   - `putfs sync` a small tree up into a prefix no node has yet, and back
+#     down after replication: identical.
 # Everything runs on loopback in a temp dir, and every process it started is
 # stopped by its PID on exit. Needs nginx and rsync. Exits non-zero if any
 # check failed.
@@ -241,6 +243,22 @@ for i in 1 2 3; do
   rm -f "$WORK/down2.bin"
 done
 ls_is "ls of a prefix no node has, after replication" "$BASE/nowhere-yet/"
+
+# `putfs sync` up through the balancer into a prefix no node has yet (its
+# listing of the destination is retried up to the primary), then back down
+# after replication, with reads spread over every node.
+mkdir -p "$WORK/tree/a/b" "$WORK/tree/with space"
+for i in 1 2 3 4 5; do
+  head -c $((i * 1000 + 17)) /dev/urandom >"$WORK/tree/a/file $i.bin"
+  printf 'small %s\n' "$i" >"$WORK/tree/with space/ünï $i.txt"
+done
+head -c 70000 /dev/urandom >"$WORK/tree/a/b/deep.bin"
+check "sync local -> balancer into a new prefix" cli sync "$WORK/tree" "$BASE/synced"
+check "sync: the tree is on the primary's disk, identical" diff -r "$WORK/tree" "$WORK/primary/synced"
+check "sync again before replication exits 0" cli sync "$WORK/tree" "$BASE/synced"
+check "replicate-rsync to both replicas (after sync)" replicate
+check "sync balancer -> local after replication" cli sync "$BASE/synced" "$WORK/back"
+check "sync back: identical to the source tree" diff -r "$WORK/tree" "$WORK/back"
 
 echo "upstream_client_lb: $PASSED passed, $FAILED failed"
 ((FAILED == 0))
