@@ -46,6 +46,15 @@ fn position_of(resp: &reqwest::blocking::Response, what: &str) -> String {
         .to_string()
 }
 
+/// A write through the balancer, answered `want`; its position.
+fn write_through(req: reqwest::blocking::RequestBuilder, want: u16, what: &str) -> String {
+    let resp = req
+        .send()
+        .unwrap_or_else(|e| panic!("{what} through the balancer: {e}"));
+    assert_eq!(resp.status().as_u16(), want, "{what}");
+    position_of(&resp, what)
+}
+
 /// The shipped script, run for each replica in a loop until `stop`.
 struct Replication {
     stop: Arc<AtomicBool>,
@@ -123,7 +132,7 @@ fn a_client_with_its_position_never_reads_around_its_writes() {
     let haproxy = Haproxy::start(dir.path(), "putfs.cfg", &subs);
     let nginx = Nginx::start(dir.path(), "putfs-cluster.conf", &subs);
     let client = lb_client();
-    let behind_before = behind_404s(&[&r1, &r2]);
+    let behind_before = behind_refusals(&[&r1, &r2]);
 
     for lb in [&haproxy, &nginx] {
         let name = lb.name().to_string();
@@ -131,13 +140,8 @@ fn a_client_with_its_position_never_reads_around_its_writes() {
         for i in 0..1000 {
             let key = format!("ryw/{name}/put-get/{}/{i}", i % 10);
             let body = format!("{name} object {i}");
-            let put = client
-                .put(lb.url(&format!("/{key}")))
-                .body(body.clone())
-                .send()
-                .expect("PUT through the balancer");
-            assert_eq!(put.status().as_u16(), 201, "{name}: PUT {key}");
-            let pos = position_of(&put, &key);
+            let req = client.put(lb.url(&format!("/{key}"))).body(body.clone());
+            let pos = write_through(req, 201, &format!("{name}: PUT {key}"));
             let get = client
                 .get(lb.url(&format!("/{key}")))
                 .header(MIN_POSITION, &pos)
@@ -164,12 +168,8 @@ fn a_client_with_its_position_never_reads_around_its_writes() {
                 // Some of them on the replicas before the DELETE.
                 replication.rounds(0);
             }
-            let del = client
-                .delete(lb.url(&format!("/{key}")))
-                .send()
-                .expect("DELETE through the balancer");
-            assert_eq!(del.status().as_u16(), 204, "{name}: DELETE {key}");
-            let pos = position_of(&del, &key);
+            let req = client.delete(lb.url(&format!("/{key}")));
+            let pos = write_through(req, 204, &format!("{name}: DELETE {key}"));
             let get = client
                 .get(lb.url(&format!("/{key}")))
                 .header(MIN_POSITION, &pos)
@@ -190,13 +190,10 @@ fn a_client_with_its_position_never_reads_around_its_writes() {
         for i in 0..100 {
             let dir_key = format!("ryw/{name}/put-list/{}", i % 7);
             let key = format!("{dir_key}/item-{i}");
-            let put = client
+            let req = client
                 .put(lb.url(&format!("/{key}")))
-                .body(b"listed".to_vec())
-                .send()
-                .expect("PUT through the balancer");
-            assert_eq!(put.status().as_u16(), 201, "{name}: PUT {key}");
-            let pos = position_of(&put, &key);
+                .body(b"listed".to_vec());
+            let pos = write_through(req, 201, &format!("{name}: PUT {key}"));
             let list = client
                 .get(lb.url(&format!("/{dir_key}/")))
                 .header(MIN_POSITION, &pos)
@@ -216,25 +213,24 @@ fn a_client_with_its_position_never_reads_around_its_writes() {
             &unlisted[..unlisted.len().min(5)]
         );
     }
-    // The replicas were behind for some of those reads and said so: the
-    // balancers retried elsewhere (without positions, these would have been
-    // misses or stale answers).
+    // The replicas were behind for some of those reads and refused them:
+    // the balancers retried elsewhere (without positions, these would have
+    // been misses or stale answers).
     assert!(
-        behind_404s(&[&r1, &r2]) > behind_before,
+        behind_refusals(&[&r1, &r2]) > behind_before,
         "no read ever met a replica behind its position: the test proves nothing"
     );
 }
 
-/// 404s the replicas answered because they were behind a read's position.
-fn behind_404s(nodes: &[&Server]) -> f64 {
+/// Reads the replicas refused because they were behind the read's position.
+fn behind_refusals(nodes: &[&Server]) -> f64 {
     nodes
         .iter()
         .map(|n| {
-            let r = n.get("/.putfs/metrics").text();
             metric_value(
-                &r,
-                "putfs_http_requests_total",
-                &[("method", "GET"), ("status", "404")],
+                &n.get("/.putfs/metrics").text(),
+                "putfs_reads_behind_total",
+                &[],
             )
         })
         .sum()

@@ -165,8 +165,7 @@ async fn route(app: &App, req: Request) -> Result<Response, ApiError> {
     match target {
         Target::Object(key) => match method {
             Method::GET | Method::HEAD => {
-                auth::check(app.cfg.read_token.as_deref(), req.headers())?;
-                position::require(app, req.headers())?;
+                admit_read(app, req.headers())?;
                 object_get::get(app, key, &method, req.uri().query(), req.headers()).await
             }
             Method::PUT | Method::DELETE => {
@@ -187,20 +186,25 @@ async fn route(app: &App, req: Request) -> Result<Response, ApiError> {
         },
         Target::Listing(prefix) => match method.as_str() {
             "GET" | "HEAD" => {
-                auth::check(app.cfg.read_token.as_deref(), req.headers())?;
-                position::require(app, req.headers())?;
+                admit_read(app, req.headers())?;
                 let query = req.uri().query().map(str::to_owned);
                 listing::get(app, prefix, &method, query.as_deref(), req.headers()).await
             }
             "QUERY" => {
-                auth::check(app.cfg.read_token.as_deref(), req.headers())?;
-                position::require(app, req.headers())?;
+                admit_read(app, req.headers())?;
                 let (parts, body) = req.into_parts();
                 listing::query(app, prefix, &parts.headers, body).await
             }
             _ => Err(ApiError::MethodNotAllowed(LISTING_ALLOW)),
         },
     }
+}
+
+/// What every read passes first: the read token, then (on a read-only
+/// node) the position the reader asks for.
+fn admit_read(app: &App, headers: &http::HeaderMap) -> Result<(), ApiError> {
+    auth::check(app.cfg.read_token.as_deref(), headers)?;
+    position::require(app, headers)
 }
 
 /// A write reaching a read-only node: forward it, or refuse it.
@@ -229,8 +233,7 @@ async fn delete(
     let store = app.store.clone();
     let condition = conditional::write_condition(headers).map_err(ApiError::BadRequest)?;
     tokio::task::spawn_blocking(move || store.delete(&key, condition.as_ref())).await??;
-    position::count_write(app);
     let mut resp = http::StatusCode::NO_CONTENT.into_response();
-    position::stamp(app, &mut resp);
+    position::acknowledge(app, &mut resp, true);
     Ok(resp)
 }

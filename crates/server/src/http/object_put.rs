@@ -32,16 +32,13 @@ pub async fn put(
     app.metrics.put_outcome(outcome_label(&result));
     let (outcome, body_unread) = result?;
     let (status, meta) = match outcome {
-        PutOutcome::Created(m) => {
-            super::position::count_write(app);
-            (StatusCode::CREATED, m)
-        }
+        PutOutcome::Created(m) => (StatusCode::CREATED, m),
         PutOutcome::Identical(m) => (StatusCode::NO_CONTENT, m),
     };
     let mut resp = Response::new(Body::empty());
     *resp.status_mut() = status;
     validators(resp.headers_mut(), &meta, &meta.etag());
-    super::position::stamp(app, &mut resp);
+    super::position::acknowledge(app, &mut resp, status == StatusCode::CREATED);
     if body_unread {
         resp.headers_mut()
             .insert(header::CONNECTION, HeaderValue::from_static("close"));

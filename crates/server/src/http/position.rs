@@ -15,12 +15,18 @@ use super::App;
 use super::error::ApiError;
 use super::position_headers::{COOKIE, MIN_POSITION, POSITION};
 
-/// Stamp an acknowledged write, which is durable by now, with a new
-/// position (writable nodes; a forwarding replica relays the primary's).
-pub fn stamp(app: &App, resp: &mut Response) {
+/// Answer an acknowledged write, durable by now: stamp it with a new
+/// position and, when it changed data (a PUT answered 201, a DELETE
+/// answered 204), count it in the primary's write count, which heartbeats
+/// carry so that replicas can tell their lag in writes. Writable nodes
+/// only: a forwarding replica relays the primary's answer.
+pub fn acknowledge(app: &App, resp: &mut Response, changed_data: bool) {
     let Some(p) = &app.positions else {
         return;
     };
+    if changed_data {
+        p.count_write();
+    }
     let position = p.next();
     resp.headers_mut()
         .insert(POSITION, HeaderValue::from(position));
@@ -29,16 +35,6 @@ pub fn stamp(app: &App, resp: &mut Response) {
         if let Ok(v) = HeaderValue::from_str(&cookie) {
             resp.headers_mut().append(http::header::SET_COOKIE, v);
         }
-    }
-}
-
-/// Count an acknowledged write that changed data (a PUT answered 201, a
-/// DELETE answered 204) in the primary's write count, which heartbeats
-/// carry so that replicas can tell their lag in writes. Writable nodes
-/// only: a forwarding replica's writes are counted by the primary.
-pub fn count_write(app: &App) {
-    if let Some(p) = &app.positions {
-        p.count_write();
     }
 }
 
@@ -53,6 +49,7 @@ pub fn require(app: &App, headers: &HeaderMap) -> Result<(), ApiError> {
     };
     let have = replica.position();
     if have < need {
+        replica.refused_behind();
         return Err(ApiError::Behind { have, need });
     }
     Ok(())

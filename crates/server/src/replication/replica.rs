@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use prometheus::{Gauge, IntGauge, IntGaugeVec, Opts};
+use prometheus::{Gauge, IntCounter, IntGauge, IntGaugeVec, Opts};
 
 use super::arrivals::Arrivals;
 use super::position;
@@ -26,6 +26,8 @@ pub struct Replica {
     primary_writes: Mutex<Option<u64>>,
     /// No labels: a vector only so that the series can be absent.
     lag_writes: IntGaugeVec,
+    /// Reads refused because they asked for a position not reached yet.
+    behind: IntCounter,
     pub arrivals: Arrivals,
 }
 
@@ -76,6 +78,14 @@ impl Replica {
                 )
                 .expect("valid gauge"),
             ),
+            behind: metrics.register(
+                IntCounter::new(
+                    "putfs_reads_behind_total",
+                    "Reads answered 404 + PutFS-Behind: they asked for a position this \
+                     replica has not reached (the balancer retried them elsewhere)",
+                )
+                .expect("valid counter"),
+            ),
         };
         let r = Arc::new(r);
         r.reload();
@@ -113,6 +123,11 @@ impl Replica {
     /// This replica's position: its newest heartbeat's (0 before any).
     pub fn position(&self) -> u64 {
         self.heartbeat().map_or(0, |h| h.position)
+    }
+
+    /// Count a read refused for a position not reached yet.
+    pub fn refused_behind(&self) {
+        self.behind.inc();
     }
 
     /// Record the primary's write count (`None`: unknown now).
