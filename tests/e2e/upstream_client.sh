@@ -50,33 +50,8 @@ trap cleanup EXIT
 trap 'exit 143' TERM
 trap 'exit 130' INT
 
-PASSED=0
-FAILED=0
-ok() {
-  PASSED=$((PASSED + 1))
-  echo "ok - $*"
-}
-not_ok() {
-  FAILED=$((FAILED + 1))
-  echo "not ok - $*"
-}
-check() { # check DESCRIPTION CMD...
-  local what=$1
-  shift
-  if "$@"; then ok "$what"; else not_ok "$what"; fi
-}
-
-# Run the CLI with its output kept for the failure message.
-cli() {
-  local out="$WORK/cli.out" rc=0
-  "$CLI" "$@" >"$out" 2>&1 </dev/null || rc=$?
-  CLI_OUT=$(cat "$out")
-  if ((rc != 0)); then
-    echo "  \$ putfs $*  -> exit $rc" >&2
-    sed 's/^/  | /' "$out" | tail -n 40 >&2
-  fi
-  return "$rc"
-}
+# shellcheck source=tests/e2e/lib/checks.bash
+source "$HERE/lib/checks.bash"
 
 # putfs_put_outcomes_total{outcome="created"}, 0 while the series is absent.
 created_count() {

@@ -68,31 +68,8 @@ trap cleanup EXIT
 trap 'exit 143' TERM
 trap 'exit 130' INT
 
-PASSED=0
-FAILED=0
-ok() {
-  PASSED=$((PASSED + 1))
-  echo "ok - $*"
-}
-not_ok() {
-  FAILED=$((FAILED + 1))
-  echo "not ok - $*"
-}
-check() { # check DESCRIPTION CMD...
-  local what=$1
-  shift
-  if "$@"; then ok "$what"; else not_ok "$what"; fi
-}
-cli() {
-  local out="$WORK/cli.out" rc=0
-  "$CLI" "$@" >"$out" 2>&1 </dev/null || rc=$?
-  CLI_OUT=$(cat "$out")
-  if ((rc != 0)); then
-    echo "  \$ putfs $*  -> exit $rc" >&2
-    sed 's/^/  | /' "$out" | tail -n 40 >&2
-  fi
-  return "$rc"
-}
+# shellcheck source=tests/e2e/lib/checks.bash
+source "$HERE/lib/checks.bash"
 # ls_is DESCRIPTION URL EXPECTED-LINES...: `putfs ls URL` exits 0 and lists
 # exactly those names.
 ls_is() {
