@@ -646,15 +646,15 @@ fn a_node_down_or_restarting_never_turns_an_answer_into_a_502() {
         );
     }
 
-    // Readers through nginx while each node restarts in turn. HAProxy is
-    // left out here: with the shipped config it still fails about one read
-    // in a few hundred under SIGKILL restarts when the machine is loaded
-    // (its replica tier spends its retries on a node that refuses within
-    // milliseconds, then answers 503), though it passed in isolation.
+    // Readers through both balancers while each node is killed and restarted
+    // in turn. Like an operator's rolling restart, the next node goes down
+    // only once HAProxy's health checks have every node back (nginx has no
+    // health checks to wait for).
     r2.restart_on_same_port();
+    Haproxy::wait_all_up(dir.path(), &haproxy);
     let stop = Arc::new(AtomicBool::new(false));
     let count = Arc::new(AtomicUsize::new(0));
-    let readers: Vec<_> = [&nginx]
+    let readers: Vec<_> = [&haproxy, &nginx]
         .iter()
         .flat_map(|lb| {
             let base = lb.url("").trim_end_matches('/').to_string();
@@ -685,8 +685,21 @@ fn a_node_down_or_restarting_never_turns_an_answer_into_a_502() {
     reads_past(100);
     for round in 0..2 {
         for node in [&mut p, &mut r1, &mut r2] {
+            // Round 0: killed and at once restarted on its port, before
+            // HAProxy's checks notice (its idle connections to the node are
+            // dead). Round 1: killed, down until HAProxy's checks take it
+            // out of rotation, then restarted and back.
+            if round == 1 {
+                node.kill9();
+                reads_past(50);
+                Haproxy::wait_servers(dir.path(), &haproxy, "a server DOWN", |servers| {
+                    servers.iter().any(|(_, st)| st == "DOWN")
+                });
+                reads_past(50);
+            }
             node.restart_on_same_port();
             reads_past(50);
+            Haproxy::wait_all_up(dir.path(), &haproxy);
         }
         eprintln!("restart round {round} done");
     }

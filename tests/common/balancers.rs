@@ -477,6 +477,20 @@ impl Haproxy {
         );
         let tag = unique_tag();
         text = text.replace("abns@putfs-", &format!("abns@t{tag}-putfs-"));
+        // A stats socket, so a test can wait for HAProxy's own view of the
+        // servers (Haproxy::wait_all_up); the shipped file has none.
+        assert!(
+            text.contains("\nglobal\n"),
+            "haproxy/{cfg} has a global section"
+        );
+        text = text.replacen(
+            "\nglobal\n",
+            &format!(
+                "\nglobal\n    stats socket {} mode 600 level user\n",
+                Haproxy::stats_socket(dir, port).display()
+            ),
+            1,
+        );
         let path = dir.join(format!("{port}-{cfg}"));
         std::fs::write(&path, text).unwrap();
 
@@ -494,6 +508,62 @@ impl Haproxy {
             ran.describe()
         );
         path
+    }
+}
+
+impl Haproxy {
+    fn stats_socket(dir: &Path, port: u16) -> PathBuf {
+        dir.join(format!("{port}-haproxy.sock"))
+    }
+
+    /// Every checked, non-backup server HAProxy knows as `(proxy/server,
+    /// status)`, e.g. `("putfs_replicas/replica-1", "UP")`; `None` while
+    /// the stats socket does not answer.
+    pub fn servers(dir: &Path, haproxy: &Daemon) -> Option<Vec<(String, String)>> {
+        use std::io::Write;
+        let sock = Haproxy::stats_socket(dir, haproxy.addr.port());
+        let mut s = std::os::unix::net::UnixStream::connect(sock).ok()?;
+        s.write_all(b"show stat\n").ok()?;
+        let mut csv = String::new();
+        s.read_to_string(&mut csv).ok()?;
+        let mut lines = csv.lines();
+        let cols: Vec<&str> = lines.next()?.trim_start_matches("# ").split(',').collect();
+        let col = |name: &str| cols.iter().position(|c| *c == name);
+        let (px, sv, st, bck) = (col("pxname")?, col("svname")?, col("status")?, col("bck")?);
+        Some(
+            lines
+                .map(|l| l.split(',').collect::<Vec<_>>())
+                .filter(|f| f.len() > st.max(bck))
+                .filter(|f| !["FRONTEND", "BACKEND"].contains(&f[sv]) && f[bck] == "0")
+                .filter(|f| f[st] != "no check")
+                .map(|f| (format!("{}/{}", f[px], f[sv]), f[st].to_string()))
+                .collect(),
+        )
+    }
+
+    /// Waits until `ready` holds for HAProxy's view of its servers (see
+    /// [`Haproxy::servers`]).
+    pub fn wait_servers(
+        dir: &Path,
+        haproxy: &Daemon,
+        what: &str,
+        ready: impl Fn(&[(String, String)]) -> bool,
+    ) {
+        let mut last = None;
+        let ok = wait_until(Duration::from_secs(30), || {
+            last = Haproxy::servers(dir, haproxy);
+            last.as_deref().is_some_and(&ready)
+        });
+        assert!(ok, "HAProxy: {what}: not so after 30 s: {last:?}");
+    }
+
+    /// Waits until HAProxy's health checks have every checked, non-backup
+    /// server UP: a rolling restart moves to the next node only then, as an
+    /// operator would.
+    pub fn wait_all_up(dir: &Path, haproxy: &Daemon) {
+        Haproxy::wait_servers(dir, haproxy, "every server UP", |servers| {
+            servers.iter().all(|(_, st)| st == "UP")
+        });
     }
 }
 
