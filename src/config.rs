@@ -222,6 +222,12 @@ pub struct ServeArgs {
     #[arg(long, env = "PUTFS_ACCESS_LOG")]
     pub access_log: bool,
 
+    /// Bytes of small objects (up to 128 KiB each) kept in memory for reads;
+    /// every read still checks the file on disk is the same one. 0 turns
+    /// the cache off.
+    #[arg(long, env = "PUTFS_READ_CACHE_BYTES", default_value_t = 64 << 20)]
+    pub read_cache_bytes: u64,
+
     /// Log filter, tracing EnvFilter syntax (e.g. `info`, `putfs=debug`).
     #[arg(long, env = "PUTFS_LOG", default_value = "info")]
     pub log: String,
@@ -349,6 +355,7 @@ impl ServeArgs {
                 read_token: self.read_token,
                 body_timeout: self.body_timeout,
                 access_log: self.access_log,
+                read_cache_bytes: self.read_cache_bytes,
                 position_cookie: self.position_cookie,
                 forward_writes_to: self.forward_writes_to,
                 forward_secret,

@@ -15,6 +15,8 @@ pub struct HttpConfig {
     pub read_token: Option<String>,
     pub body_timeout: Duration,
     pub access_log: bool,
+    /// `--read-cache`: bytes of small objects kept in memory; 0 is off.
+    pub read_cache_bytes: u64,
     /// `--position-cookie`: positions also travel in the `putfs_pos` cookie.
     pub position_cookie: bool,
     pub forward_writes_to: Option<url::Url>,

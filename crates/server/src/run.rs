@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::ServeConfig;
-use crate::http::{self, App, ForwardGate, Forwarder, Limiter};
+use crate::http::{self, App, ForwardGate, Forwarder, Limiter, ReadCache};
 use crate::limits;
 use crate::listen::Listener;
 use crate::metrics::Metrics;
@@ -102,6 +102,7 @@ async fn serve(cfg: ServeConfig) -> Result<(), String> {
         replica,
         positions,
         limiter,
+        read_cache: Arc::new(ReadCache::new(cfg.http.read_cache_bytes)),
     };
 
     let addr = listener

@@ -15,6 +15,7 @@ mod durable;
 mod error;
 mod existing;
 mod fault;
+mod file_id;
 /// fd-relative primitives beneath a data root (`openat2(RESOLVE_BENEATH)`):
 /// also the safe way for tools (`putfs ops`) to touch a live data root.
 pub mod fsops;
@@ -47,6 +48,7 @@ pub use condition::Condition;
 pub use digest::{Algo, Expected};
 pub use error::{Result, StoreError};
 pub use fault::switched_on as fault_switched_on;
+pub use file_id::FileId;
 pub use fsops::system_time;
 pub use key::{
     Key, KeyError, KeyLimits, Prefix, RESERVED_PREFIX, TEMP_PREFIX, Target, addressable_name,

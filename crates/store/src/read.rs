@@ -9,6 +9,7 @@ use rustix::io::Errno;
 use super::Store;
 use super::digest::{self, Digests, Expected};
 use super::error::{Result, StoreError};
+use super::file_id::FileId;
 use super::fsops;
 use super::key::Key;
 use super::meta::ObjectMeta;
@@ -18,6 +19,8 @@ use super::meta::ObjectMeta;
 pub struct Object {
     pub file: File,
     pub meta: ObjectMeta,
+    /// Which file this is (see [`FileId`]), as it was when opened.
+    pub id: FileId,
     /// A SHA-256 computed by reading the file (no valid xattr).
     computed_sha256: Option<[u8; 32]>,
 }
@@ -44,6 +47,7 @@ impl Store {
         Ok(Object {
             file: File::from(fd),
             meta: ObjectMeta::from_stat(&st, sha256),
+            id: FileId::from_stat(&st),
             computed_sha256: None,
         })
     }
@@ -59,6 +63,12 @@ impl Store {
 }
 
 impl Object {
+    /// Whether the open file still is what it was when opened (nothing
+    /// wrote to it since): checked after reading it for a cache.
+    pub fn unchanged(&self) -> bool {
+        rustix::fs::fstat(&self.file).is_ok_and(|st| FileId::from_stat(&st) == self.id)
+    }
+
     /// The whole content (for small objects).
     pub fn read_all(&mut self) -> Result<Vec<u8>> {
         let mut buf = Vec::with_capacity(self.meta.size as usize);

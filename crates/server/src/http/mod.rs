@@ -26,12 +26,14 @@ mod listing_sort;
 mod listing_stream;
 mod negotiate;
 mod object_get;
+mod object_headers;
 mod object_put;
 mod overload;
 mod position;
 mod position_headers;
 mod pump;
 mod range;
+mod read_cache;
 pub mod serve;
 mod url_path;
 
@@ -47,6 +49,7 @@ pub use error::ApiError;
 pub use forward::Forwarder;
 pub use forward_gate::ForwardGate;
 pub use overload::Limiter;
+pub use read_cache::ReadCache;
 
 use crate::config::HttpConfig;
 use crate::metrics::{Metrics, method_label};
@@ -74,6 +77,8 @@ pub struct App {
     pub positions: Option<Arc<crate::replication::position::Positions>>,
     /// Requests and uploads in flight (`--max-requests`, `--max-uploads`).
     pub limiter: Arc<Limiter>,
+    /// Small objects in memory, checked against the disk on every read.
+    pub read_cache: Arc<ReadCache>,
 }
 
 pub fn router(app: App) -> Router {
@@ -232,7 +237,9 @@ async fn delete(
 ) -> Result<Response, ApiError> {
     let store = app.store.clone();
     let condition = conditional::write_condition(headers).map_err(ApiError::BadRequest)?;
+    let deleted = key.clone();
     tokio::task::spawn_blocking(move || store.delete(&key, condition.as_ref())).await??;
+    app.read_cache.forget(&deleted);
     let mut resp = http::StatusCode::NO_CONTENT.into_response();
     position::acknowledge(app, &mut resp, true);
     Ok(resp)

@@ -1,21 +1,22 @@
 //! GET and HEAD of an object: validators, preconditions, ranges, and a body
-//! that is either read whole (small objects, one blocking hop) or streamed.
+//! that comes from the read cache, is read whole (small objects, at most one
+//! blocking hop), or is streamed.
 
 use std::io::SeekFrom;
 
 use axum::body::Body;
 use axum::response::Response;
-use headers::ETag;
+use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio_util::io::ReaderStream;
 
 use super::App;
 use super::conditional::{self, Precondition};
-use super::digest_headers::repr_digest;
 use super::error::ApiError;
+use super::object_headers::Described;
 use super::range::{self, RangeDecision};
-use crate::store::{Key, ObjectMeta, StoreError};
+use crate::store::{Key, StoreError};
 
 /// Objects up to this size are read in the same blocking hop that opens
 /// them: one thread hand-off per request instead of one per chunk.
@@ -23,6 +24,14 @@ const SMALL: u64 = 128 * 1024;
 
 /// Chunk size when streaming larger objects.
 const CHUNK: usize = 256 * 1024;
+
+/// Where the body comes from.
+enum Content {
+    /// HEAD: none.
+    Nothing,
+    Bytes(Bytes),
+    File(std::fs::File),
+}
 
 pub async fn get(
     app: &App,
@@ -32,9 +41,14 @@ pub async fn get(
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
     let head = method == Method::HEAD;
-    let content_type = mime_guess::from_path(key.file_name())
-        .first_raw()
-        .unwrap_or("application/octet-stream");
+    if let Some(hit) = app.read_cache.get(&app.store, &key) {
+        let content = if head {
+            Content::Nothing
+        } else {
+            Content::Bytes(hit.body.clone())
+        };
+        return answer(app, &hit.described, content, headers).await;
+    }
     // Opening and stat-ing are metadata operations the kernel nearly always
     // answers from cache, so they run inline; the content of a small object
     // is read inline only if it is cached too, else on a blocking thread.
@@ -45,32 +59,57 @@ pub async fn get(
         }
         Err(e) => return Err(e.for_read().into()),
     };
-    let mut data = None;
-    if !head && object.meta.size <= SMALL {
-        data = object.read_cached();
-        if data.is_none() {
+    let described = Described::new(&key, &object.meta)?;
+    if object.meta.size > SMALL {
+        let content = if head {
+            Content::Nothing
+        } else {
+            Content::File(object.file)
+        };
+        return answer(app, &described, content, headers).await;
+    }
+    if head {
+        // A HEAD fills the cache only from the page cache: it never waits
+        // on the disk for bytes it does not send.
+        if let Some(data) = object.read_cached() {
+            app.read_cache
+                .offer(&key, &object, &described, &Bytes::from(data));
+        }
+        return answer(app, &described, Content::Nothing, headers).await;
+    }
+    let data = match object.read_cached() {
+        Some(data) => data,
+        None => {
             let (o, d) = tokio::task::spawn_blocking(move || {
                 let d = object.read_all();
                 (object, d)
             })
             .await?;
             object = o;
-            data = Some(d?);
+            d?
         }
-    }
-    let meta = object.meta;
-    let etag_text = meta.etag();
-    let etag: ETag = etag_text
-        .parse()
-        .map_err(|_| ApiError::Internal("unparseable ETag".into()))?;
+    };
+    let data = Bytes::from(data);
+    app.read_cache.offer(&key, &object, &described, &data);
+    answer(app, &described, Content::Bytes(data), headers).await
+}
+
+/// The response for an object described by `d`: 304, 412, 416, or its
+/// content (whole or one range).
+async fn answer(
+    app: &App,
+    d: &Described,
+    content: Content,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
     let mut builder = Response::builder();
     let h = builder
         .headers_mut()
         .ok_or_else(|| ApiError::Internal("response builder".into()))?;
-    validators(h, &meta, &etag_text);
-    super::browser::object(h, content_type);
+    d.validators(h);
+    super::browser::object(h, d.content_type);
 
-    match conditional::evaluate(headers, &etag, meta.modified()) {
+    match conditional::evaluate(headers, &d.etag, d.modified) {
         Precondition::Proceed => {}
         Precondition::NotModified => {
             return builder
@@ -81,8 +120,12 @@ pub async fn get(
         Precondition::Failed => return Err(ApiError::PreconditionFailed),
     }
 
-    let size = data.as_ref().map_or(meta.size, |d| d.len() as u64);
-    let (status, start, len) = match range::decide(headers, &etag, meta.modified(), size) {
+    // The bytes read are the size (a file can change between stat and read).
+    let size = match &content {
+        Content::Bytes(b) => b.len() as u64,
+        _ => d.size,
+    };
+    let (status, start, len) = match range::decide(headers, &d.etag, d.modified, size) {
         RangeDecision::Full => (StatusCode::OK, 0, size),
         RangeDecision::Partial(a, b) => {
             insert(h, header::CONTENT_RANGE, &format!("bytes {a}-{b}/{size}"));
@@ -90,45 +133,33 @@ pub async fn get(
         }
         RangeDecision::Unsatisfiable => return Err(ApiError::RangeNotSatisfiable(size)),
     };
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    insert(h, header::CONTENT_LENGTH, &len.to_string());
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(d.content_type),
+    );
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
 
-    let body = if head {
-        Body::empty()
-    } else if let Some(data) = data {
-        let end = (start + len) as usize;
-        Body::from(bytes::Bytes::from(data).slice(start as usize..end))
-    } else {
-        let mut file = tokio::fs::File::from_std(object.file);
-        if start > 0 {
-            file.seek(SeekFrom::Start(start))
-                .await
-                .map_err(|e| ApiError::Store(StoreError::from_io(e)))?;
-        }
-        Body::from_stream(ReaderStream::with_capacity(file.take(len), CHUNK))
-    };
-    if !head {
+    if !matches!(content, Content::Nothing) {
         app.metrics.bytes_out.inc_by(len);
     }
+    let body = match content {
+        Content::Nothing => Body::empty(),
+        Content::Bytes(data) => Body::from(data.slice(start as usize..(start + len) as usize)),
+        Content::File(file) => {
+            let mut file = tokio::fs::File::from_std(file);
+            if start > 0 {
+                file.seek(SeekFrom::Start(start))
+                    .await
+                    .map_err(|e| ApiError::Store(StoreError::from_io(e)))?;
+            }
+            Body::from_stream(ReaderStream::with_capacity(file.take(len), CHUNK))
+        }
+    };
     builder
         .status(status)
         .body(body)
         .map_err(|e| ApiError::Internal(e.to_string()))
-}
-
-/// ETag, Last-Modified and Repr-Digest: every response about an object
-/// (GET, HEAD, 304, and PUT's 201/204) carries them.
-pub fn validators(h: &mut HeaderMap, meta: &ObjectMeta, etag: &str) {
-    insert(h, header::ETAG, etag);
-    insert(
-        h,
-        header::LAST_MODIFIED,
-        &httpdate::fmt_http_date(meta.modified()),
-    );
-    if let Some(d) = &meta.sha256 {
-        insert(h, "repr-digest", &repr_digest(d));
-    }
 }
 
 fn insert<K: header::IntoHeaderName>(h: &mut HeaderMap, name: K, value: &str) {

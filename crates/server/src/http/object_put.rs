@@ -12,7 +12,7 @@ use http::{HeaderMap, HeaderValue, StatusCode, header};
 
 use super::App;
 use super::error::ApiError;
-use super::object_get::validators;
+use super::object_headers::Described;
 use super::pump::Pump;
 use crate::metrics::PutOutcomeLabel;
 use crate::store::{
@@ -28,7 +28,10 @@ pub async fn put(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let result = put_inner(app, key, headers, body).await;
+    let result = put_inner(app, key.clone(), headers, body).await;
+    // A replacement (--mutable) is a new file: the cache would notice, but
+    // need not wait to.
+    app.read_cache.forget(&key);
     app.metrics.put_outcome(outcome_label(&result));
     let (outcome, body_unread) = result?;
     let (status, meta) = match outcome {
@@ -37,7 +40,7 @@ pub async fn put(
     };
     let mut resp = Response::new(Body::empty());
     *resp.status_mut() = status;
-    validators(resp.headers_mut(), &meta, &meta.etag());
+    Described::new(&key, &meta)?.validators(resp.headers_mut());
     super::position::acknowledge(app, &mut resp, status == StatusCode::CREATED);
     if body_unread {
         resp.headers_mut()
