@@ -30,6 +30,9 @@ pub struct Metrics {
     registry: Registry,
     pub requests: IntCounterVec,
     pub latency: HistogramVec,
+    /// `requests` and `latency` children, each looked up on first use only: a label look-up
+    /// hashes the label values under a lock on every request.
+    resolved: Resolved,
     pub bytes_in: IntCounter,
     pub bytes_out: IntCounter,
     pub put_outcomes: IntCounterVec,
@@ -236,10 +239,12 @@ impl Metrics {
             .expect("valid"),
         );
         build.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+        let resolved = Resolved::new();
         Metrics {
             registry: r,
             requests,
             latency,
+            resolved,
             bytes_in,
             bytes_out,
             put_outcomes,
@@ -273,9 +278,25 @@ impl Metrics {
 
     /// Record a finished request.
     pub fn request(&self, method: &str, status: u16, seconds: f64) {
-        let status = status.to_string();
-        self.requests.with_label_values(&[method, &status]).inc();
-        self.latency.with_label_values(&[method]).observe(seconds);
+        let m = METHODS.iter().position(|l| *l == method);
+        match (m, status.checked_sub(STATUS_MIN)) {
+            (Some(m), Some(s)) if s < STATUS_SPAN => {
+                self.resolved.requests[m * STATUS_SPAN as usize + s as usize]
+                    .get_or_init(|| {
+                        self.requests
+                            .with_label_values(&[method, &status.to_string()])
+                    })
+                    .inc();
+                self.resolved.latency[m]
+                    .get_or_init(|| self.latency.with_label_values(&[method]))
+                    .observe(seconds);
+            }
+            _ => {
+                let status = status.to_string();
+                self.requests.with_label_values(&[method, &status]).inc();
+                self.latency.with_label_values(&[method]).observe(seconds);
+            }
+        }
     }
 
     /// The text exposition, with filesystem gauges read now.
@@ -304,6 +325,32 @@ fn clamp(v: u64) -> i64 {
 
 /// Methods as metric labels: a fixed set, so clients cannot blow up the
 /// label cardinality with invented methods.
+/// Every label [`method_label`] gives.
+const METHODS: [&str; 8] = [
+    "GET", "HEAD", "PUT", "DELETE", "QUERY", "POST", "OPTIONS", "other",
+];
+const STATUS_MIN: u16 = 100;
+const STATUS_SPAN: u16 = 500;
+
+struct Resolved {
+    /// `[method][status - 100]`, filled on first use.
+    requests: Box<[std::sync::OnceLock<IntCounter>]>,
+    latency: Box<[std::sync::OnceLock<Histogram>]>,
+}
+
+impl Resolved {
+    fn new() -> Resolved {
+        Resolved {
+            requests: cells(METHODS.len() * STATUS_SPAN as usize),
+            latency: cells(METHODS.len()),
+        }
+    }
+}
+
+fn cells<T>(n: usize) -> Box<[std::sync::OnceLock<T>]> {
+    (0..n).map(|_| std::sync::OnceLock::new()).collect()
+}
+
 pub fn method_label(m: &http::Method) -> &'static str {
     match m.as_str() {
         "GET" => "GET",
