@@ -103,13 +103,18 @@ impl Ctx {
                 ));
             }
         };
-        if !root.is_dir() {
-            return Err(OpsError::NotFound(format!(
+        match std::fs::metadata(&root) {
+            Ok(m) if m.is_dir() => Ok(root),
+            Ok(_) => Err(OpsError::NotFound(format!(
                 "data root {} is not a directory",
                 root.display()
-            )));
+            ))),
+            Err(e) => Err(OpsError::NotFound(format!(
+                "data root {} cannot be read ({e}): is the path right, and is its filesystem \
+                 mounted?",
+                root.display()
+            ))),
         }
-        Ok(root)
     }
 
     pub fn state_path(&self) -> Result<PathBuf, OpsError> {

@@ -19,6 +19,18 @@
 //! assuming.
 #![forbid(unsafe_code)]
 
+/// `eprintln!` for every module below, without std's panic when stderr
+/// cannot be written: an operator's `2>&1 | head` that went away, or a
+/// closed terminal, must not stop a runbook step halfway. Progress and
+/// diagnostics are lost then; results on stdout (`println!`) still fail
+/// loudly, so a truncated listing never looks complete.
+macro_rules! eprintln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 pub mod apply_deletes;
 pub mod check_primary;
 pub mod context;

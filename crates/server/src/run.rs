@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::ServeConfig;
-use crate::http::{self, App, ForwardGate, Forwarder, Limiter, ReadCache};
+use crate::http::{self, App, AppState, ForwardGate, Forwarder, Limiter, ReadCache};
 use crate::limits;
 use crate::listen::Listener;
 use crate::metrics::Metrics;
@@ -92,7 +92,7 @@ async fn serve(cfg: ServeConfig) -> Result<(), String> {
         cfg.limits.max_uploads,
         metrics.clone(),
     ));
-    let app = App {
+    let app = App::new(AppState {
         store,
         cfg: Arc::new(cfg.http.clone()),
         metrics: metrics.clone(),
@@ -103,7 +103,7 @@ async fn serve(cfg: ServeConfig) -> Result<(), String> {
         positions,
         limiter,
         read_cache: Arc::new(ReadCache::new(cfg.http.read_cache_bytes)),
-    };
+    });
 
     let addr = listener
         .local_addr()

@@ -61,9 +61,26 @@ const LISTING_ALLOW: &str = "GET, HEAD, QUERY";
 /// An extra readiness condition (e.g. replication lag); `Err` says why not.
 pub type ReadyCheck = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
 
-/// Everything a handler needs. Cheap to clone.
+/// Everything a handler needs: one `Arc`, so the clone axum makes for every
+/// request is one counter increment.
 #[derive(Clone)]
-pub struct App {
+pub struct App(Arc<AppState>);
+
+impl App {
+    pub fn new(state: AppState) -> App {
+        App(Arc::new(state))
+    }
+}
+
+impl std::ops::Deref for App {
+    type Target = AppState;
+    fn deref(&self) -> &AppState {
+        &self.0
+    }
+}
+
+/// What [`App`] shares.
+pub struct AppState {
     pub store: Arc<Store>,
     pub cfg: Arc<HttpConfig>,
     pub metrics: Arc<Metrics>,
