@@ -180,11 +180,6 @@ impl Store {
         self.config.read_only
     }
 
-    /// Whether writes are fsynced before they are acknowledged (`--fsync`).
-    pub fn fsyncs(&self) -> bool {
-        self.config.fsync
-    }
-
     pub fn limits(&self) -> KeyLimits {
         self.config.limits
     }

@@ -92,13 +92,6 @@ async fn put_inner(
     if body_decides && !waits_for_continue && length.is_some_and(|l| l <= SMALL_BODY) {
         let bytes = read_small(app, body).await?;
         let store = app.store.clone();
-        if !store.fsyncs() {
-            // Without fsync nothing here waits for the disk: create, write,
-            // rename and close run inline, as nginx's dav module does, and
-            // spare two thread hand-offs.
-            let outcome = store.put_bytes(&key, &bytes, expected, if_exists, condition)?;
-            return Ok((outcome, false));
-        }
         let outcome = tokio::task::spawn_blocking(move || {
             store.put_bytes(&key, &bytes, expected, if_exists, condition)
         })
