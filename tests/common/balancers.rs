@@ -523,6 +523,8 @@ impl Haproxy {
         use std::io::Write;
         let sock = Haproxy::stats_socket(dir, haproxy.addr.port());
         let mut s = std::os::unix::net::UnixStream::connect(sock).ok()?;
+        // A stuck HAProxy fails the wait instead of hanging the test.
+        s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
         s.write_all(b"show stat\n").ok()?;
         let mut csv = String::new();
         s.read_to_string(&mut csv).ok()?;

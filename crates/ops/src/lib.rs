@@ -19,7 +19,7 @@
 //! assuming.
 #![forbid(unsafe_code)]
 
-/// `eprintln!` for every module below, without std's panic when stderr
+/// `eprintln!` (and `eprint!`) for every module below, without std's panic when stderr
 /// cannot be written: an operator's `2>&1 | head` that went away, or a
 /// closed terminal, must not stop a runbook step halfway. Progress and
 /// diagnostics are lost then; results on stdout (`println!`) still fail
@@ -28,6 +28,14 @@ macro_rules! eprintln {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
         let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
+/// `eprint!` likewise (the confirmation prompt).
+macro_rules! eprint {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stderr(), $($arg)*);
     }};
 }
 

@@ -35,6 +35,8 @@ pub struct Metrics {
     resolved: Resolved,
     pub bytes_in: IntCounter,
     pub bytes_out: IntCounter,
+    /// GETs and HEADs answered from the read cache.
+    pub read_cache_hits: IntCounter,
     pub put_outcomes: IntCounterVec,
     pub store: std::sync::Arc<StoreMetrics>,
     free_bytes: IntGauge,
@@ -147,6 +149,14 @@ impl Metrics {
             IntCounter::new("putfs_http_sent_bytes_total", "Response body bytes sent")
                 .expect("valid"),
         );
+        let read_cache_hits = reg(
+            &r,
+            IntCounter::new(
+                "putfs_read_cache_hits_total",
+                "GETs and HEADs answered from the read cache (--read-cache-bytes)",
+            )
+            .expect("valid"),
+        );
         let put_outcomes = reg(
             &r,
             IntCounterVec::new(
@@ -247,6 +257,7 @@ impl Metrics {
             resolved,
             bytes_in,
             bytes_out,
+            read_cache_hits,
             put_outcomes,
             store,
             free_bytes,
@@ -323,8 +334,6 @@ fn clamp(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
-/// Methods as metric labels: a fixed set, so clients cannot blow up the
-/// label cardinality with invented methods.
 /// Every label [`method_label`] gives.
 const METHODS: [&str; 8] = [
     "GET", "HEAD", "PUT", "DELETE", "QUERY", "POST", "OPTIONS", "other",
@@ -351,6 +360,8 @@ fn cells<T>(n: usize) -> Box<[std::sync::OnceLock<T>]> {
     (0..n).map(|_| std::sync::OnceLock::new()).collect()
 }
 
+/// Methods as metric labels: a fixed set, so clients cannot blow up the
+/// label cardinality with invented methods.
 pub fn method_label(m: &http::Method) -> &'static str {
     match m.as_str() {
         "GET" => "GET",

@@ -102,7 +102,10 @@ async fn serve(cfg: ServeConfig) -> Result<(), String> {
         replica,
         positions,
         limiter,
-        read_cache: Arc::new(ReadCache::new(cfg.http.read_cache_bytes)),
+        read_cache: Arc::new(ReadCache::new(
+            cfg.http.read_cache_bytes,
+            metrics.read_cache_hits.clone(),
+        )),
     });
 
     let addr = listener

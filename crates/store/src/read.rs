@@ -63,12 +63,6 @@ impl Store {
 }
 
 impl Object {
-    /// Whether the open file still is what it was when opened (nothing
-    /// wrote to it since): checked after reading it for a cache.
-    pub fn unchanged(&self) -> bool {
-        rustix::fs::fstat(&self.file).is_ok_and(|st| FileId::from_stat(&st) == self.id)
-    }
-
     /// The whole content (for small objects).
     pub fn read_all(&mut self) -> Result<Vec<u8>> {
         let mut buf = Vec::with_capacity(self.meta.size as usize);

@@ -73,7 +73,7 @@ pub async fn get(
         // on the disk for bytes it does not send.
         if let Some(data) = object.read_cached() {
             app.read_cache
-                .offer(&key, &object, &described, &Bytes::from(data));
+                .offer(&app.store, &key, &object, &described, &Bytes::from(data));
         }
         return answer(app, &described, Content::Nothing, headers).await;
     }
@@ -90,7 +90,8 @@ pub async fn get(
         }
     };
     let data = Bytes::from(data);
-    app.read_cache.offer(&key, &object, &described, &data);
+    app.read_cache
+        .offer(&app.store, &key, &object, &described, &data);
     answer(app, &described, Content::Bytes(data), headers).await
 }
 
