@@ -75,13 +75,7 @@ fn main() {
         .collect();
     let elapsed = start.elapsed().as_secs_f64();
     lat.sort_unstable();
-    let pct = |p: f64| {
-        if lat.is_empty() {
-            0
-        } else {
-            lat[((lat.len() - 1) as f64 * p).round() as usize]
-        }
-    };
+    let pct = |p: f64| putfs_bench_calibrate::percentile(&lat, p);
     println!(
         "CEILING {} {:.3} {} {}",
         lat.len(),

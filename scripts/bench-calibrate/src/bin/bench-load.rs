@@ -160,13 +160,7 @@ fn main() {
         sockerr += t.sock_err;
     }
     lat.sort_unstable();
-    let pct = |p: f64| {
-        if lat.is_empty() {
-            0
-        } else {
-            lat[((lat.len() - 1) as f64 * p).round() as usize]
-        }
-    };
+    let pct = |p: f64| putfs_bench_calibrate::percentile(&lat, p);
     println!(
         "BENCH {} {} {} {} {} {}",
         lat.len(),
