@@ -142,13 +142,7 @@ fn a_client_with_its_position_never_reads_around_its_writes() {
             let body = format!("{name} object {i}");
             let req = client.put(lb.url(&format!("/{key}"))).body(body.clone());
             let pos = write_through(req, 201, &format!("{name}: PUT {key}"));
-            let get = client
-                .get(lb.url(&format!("/{key}")))
-                .header(MIN_POSITION, &pos)
-                .send()
-                .expect("GET through the balancer");
-            let status = get.status().as_u16();
-            let got = get.text().unwrap_or_default();
+            let (status, got) = read_at(&client, lb.url(&format!("/{key}")), &pos);
             if status != 200 || got != body {
                 misses.push(format!("{key}: {status} {got:?}"));
             }
@@ -170,12 +164,7 @@ fn a_client_with_its_position_never_reads_around_its_writes() {
             }
             let req = client.delete(lb.url(&format!("/{key}")));
             let pos = write_through(req, 204, &format!("{name}: DELETE {key}"));
-            let get = client
-                .get(lb.url(&format!("/{key}")))
-                .header(MIN_POSITION, &pos)
-                .send()
-                .expect("GET through the balancer");
-            let status = get.status().as_u16();
+            let (status, _) = read_at(&client, lb.url(&format!("/{key}")), &pos);
             if status != 404 {
                 stale.push(format!("{key}: {status}"));
             }
@@ -194,14 +183,7 @@ fn a_client_with_its_position_never_reads_around_its_writes() {
                 .put(lb.url(&format!("/{key}")))
                 .body(b"listed".to_vec());
             let pos = write_through(req, 201, &format!("{name}: PUT {key}"));
-            let list = client
-                .get(lb.url(&format!("/{dir_key}/")))
-                .header(MIN_POSITION, &pos)
-                .header("Accept", "text/plain")
-                .send()
-                .expect("listing through the balancer");
-            let status = list.status().as_u16();
-            let text = list.text().unwrap_or_default();
+            let (status, text) = read_at(&client, lb.url(&format!("/{dir_key}/")), &pos);
             if status != 200 || !text.lines().any(|l| l == format!("item-{i}")) {
                 unlisted.push(format!("{dir_key}/: {status}"));
             }
@@ -286,4 +268,16 @@ fn without_a_position_reads_retry_and_deletes_reach_every_node_in_one_run() {
             );
         }
     }
+}
+
+/// A GET through a balancer that needs `pos`: its status and body.
+fn read_at(client: &reqwest::blocking::Client, url: String, pos: &str) -> (u16, String) {
+    let r = client
+        .get(&url)
+        .header(MIN_POSITION, pos)
+        .header("Accept", "text/plain")
+        .send()
+        .unwrap_or_else(|e| panic!("GET {url} through the balancer: {e}"));
+    let status = r.status().as_u16();
+    (status, r.text().unwrap_or_default())
 }

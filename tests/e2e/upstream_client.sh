@@ -18,22 +18,9 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=scripts/lib/putfs.bash
 source "$HERE/../../scripts/lib/putfs.bash"
-
-: "${PUTFS_BIN:?set PUTFS_BIN to the putfs binary}"
-: "${PUTFS_PYENV:?set PUTFS_PYENV to a virtualenv with putfs[client]}"
-CLI="$PUTFS_PYENV/bin/putfs"
-[[ -x $CLI ]] || {
-  echo "no upstream CLI at $CLI" >&2
-  exit 1
-}
-
-# The client talks https unless told otherwise. No retries: a failing request
-# shows at once, not after five jittered back-offs. Narrow progress bars.
-export PUTFS_HTTPS=false PUTFS_SYNC_RETRIES=0 COLUMNS=120
-
-WORK=$(mktemp -d -t putfs-e2e-client.XXXXXX)
-export PUTFS_LOG_DIR="$WORK/logs"
-mkdir -p "$PUTFS_LOG_DIR"
+# shellcheck source=tests/e2e/lib/checks.bash
+source "$HERE/lib/checks.bash"
+client_setup client
 SERVER_PID=
 cleanup() {
   local rc=$?
@@ -50,8 +37,6 @@ trap cleanup EXIT
 trap 'exit 143' TERM
 trap 'exit 130' INT
 
-# shellcheck source=tests/e2e/lib/checks.bash
-source "$HERE/lib/checks.bash"
 
 # putfs_put_outcomes_total{outcome="created"}, 0 while the series is absent.
 created_count() {

@@ -24,13 +24,6 @@ REPO=$(cd "$HERE/../.." && pwd)
 source "$REPO/scripts/lib/putfs.bash"
 export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 
-: "${PUTFS_BIN:?set PUTFS_BIN to the putfs binary}"
-: "${PUTFS_PYENV:?set PUTFS_PYENV to a virtualenv with putfs[client]}"
-CLI="$PUTFS_PYENV/bin/putfs"
-[[ -x $CLI ]] || {
-  echo "no upstream CLI at $CLI" >&2
-  exit 1
-}
 NGINX=$(command -v nginx) || {
   echo "nginx is not installed" >&2
   exit 1
@@ -40,11 +33,9 @@ command -v rsync >/dev/null || {
   exit 1
 }
 
-export PUTFS_HTTPS=false PUTFS_SYNC_RETRIES=0 COLUMNS=120
-
-WORK=$(mktemp -d -t putfs-e2e-lb.XXXXXX)
-export PUTFS_LOG_DIR="$WORK/logs"
-mkdir -p "$PUTFS_LOG_DIR"
+# shellcheck source=tests/e2e/lib/checks.bash
+source "$HERE/lib/checks.bash"
+client_setup lb
 PIDS=()
 NGINX_PID=
 cleanup() {
@@ -68,8 +59,6 @@ trap cleanup EXIT
 trap 'exit 143' TERM
 trap 'exit 130' INT
 
-# shellcheck source=tests/e2e/lib/checks.bash
-source "$HERE/lib/checks.bash"
 # ls_is DESCRIPTION URL EXPECTED-LINES...: `putfs ls URL` exits 0 and lists
 # exactly those names.
 ls_is() {

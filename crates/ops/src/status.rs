@@ -12,6 +12,7 @@ use super::error::OpsError;
 use super::mount_state::{MountState, is_data_root};
 use super::role::{self, Lock};
 use super::state::Demoted;
+use super::transfer::node::Node;
 use super::writer_lock::{self, Known};
 use super::zfs::Snapshot;
 use crate::store::heartbeat::{self, Heartbeat};
@@ -231,39 +232,28 @@ pub fn run(args: StatusArgs) -> Result<(), OpsError> {
 /// The write count a primary has now: the `PutFS-Live-Writes` header of
 /// its `GET /.putfs/heartbeat`.
 fn primary_writes(primary: &url::Url) -> Result<u64, OpsError> {
-    let url = format!(
-        "{}/.putfs/heartbeat",
-        primary.as_str().trim_end_matches('/')
-    );
+    let node = Node::new(primary.as_str(), None)?;
+    let url = format!("{}/.putfs/heartbeat", node.base);
     let failed = |why: String| OpsError::Other(format!("--primary: {url}: {why}"));
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| failed(format!("starting the HTTP client: {e}")))?;
-    rt.block_on(async {
-        let client = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(10))
-            .build()
-            .map_err(|e| failed(format!("building the HTTP client: {e}")))?;
-        let resp = client
-            .get(&url)
-            .send()
-            .await
-            .map_err(|e| failed(e.to_string()))?;
-        if !resp.status().is_success() {
-            return Err(failed(format!("answered {}", resp.status())));
-        }
-        resp.headers()
-            .get(heartbeat::LIVE_WRITES_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .ok_or_else(|| {
-                failed(format!(
-                    "no {} count in its answer: is it a writable putfs?",
-                    heartbeat::LIVE_WRITES_HEADER
-                ))
-            })
-    })
+    let request = node
+        .get_endpoint(".putfs/heartbeat")
+        .timeout(std::time::Duration::from_secs(10));
+    let resp = node
+        .block_on(request.send())
+        .map_err(|e| failed(e.to_string()))?;
+    if !resp.status().is_success() {
+        return Err(failed(format!("answered {}", resp.status())));
+    }
+    resp.headers()
+        .get(heartbeat::LIVE_WRITES_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .ok_or_else(|| {
+            failed(format!(
+                "no {} count in its answer: is it a writable putfs?",
+                heartbeat::LIVE_WRITES_HEADER
+            ))
+        })
 }
 
 /// Without a dataset, the root is all status has to go on: refuse one that

@@ -330,7 +330,8 @@ impl Default for Metrics {
     }
 }
 
-fn clamp(v: u64) -> i64 {
+/// A count as a gauge value (gauges are signed).
+pub fn clamp(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 

@@ -16,7 +16,7 @@ use crate::replication::position::Positions;
 use crate::replication::replica::Replica;
 use crate::replication::{self, writer};
 use crate::store::Store;
-use crate::store::heartbeat::{self, Heartbeat};
+use crate::store::heartbeat::Heartbeat;
 
 /// How long blocking work (an upload being aborted, say) may take to wind
 /// down once the server has stopped.
@@ -214,9 +214,8 @@ fn start_replication(
 /// promoted replica received): positions begin above its position, the
 /// write count at its count.
 fn last_heartbeat(store: &Store) -> Option<Heartbeat> {
-    match store.read_internal(heartbeat::FILE) {
-        Ok(Some(bytes)) => serde_json::from_slice::<Heartbeat>(&bytes).ok(),
-        Ok(None) => None,
+    match replication::read_heartbeat(store) {
+        Ok(hb) => hb,
         Err(e) => {
             tracing::warn!(
                 error = %e,

@@ -1,5 +1,24 @@
 # TAP-style checks and a runner for upstream's `putfs` CLI, shared by the
-# e2e suites (sourced; WORK and CLI must be set before `cli` runs).
+# e2e suites (sourced; `client_setup` sets WORK and CLI, which `cli` uses).
+
+# client_setup SUITE: the upstream CLI from PUTFS_PYENV (checked), the
+# environment it runs in (plain http; no retries, so a failing request
+# shows at once, not after five jittered back-offs; narrow progress bars),
+# and a temp WORK dir with the servers' log dir. Run it after every other
+# check that can exit, right before the suite sets its cleanup trap.
+client_setup() {
+  : "${PUTFS_BIN:?set PUTFS_BIN to the putfs binary}"
+  : "${PUTFS_PYENV:?set PUTFS_PYENV to a virtualenv with putfs[client]}"
+  CLI="$PUTFS_PYENV/bin/putfs"
+  [[ -x $CLI ]] || {
+    echo "no upstream CLI at $CLI" >&2
+    exit 1
+  }
+  export PUTFS_HTTPS=false PUTFS_SYNC_RETRIES=0 COLUMNS=120
+  WORK=$(mktemp -d -t "putfs-e2e-$1.XXXXXX")
+  export PUTFS_LOG_DIR="$WORK/logs"
+  mkdir -p "$PUTFS_LOG_DIR"
+}
 
 PASSED=0
 FAILED=0

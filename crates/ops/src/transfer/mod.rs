@@ -20,7 +20,7 @@ pub(crate) mod deletes;
 pub(crate) mod dest;
 mod durable;
 mod http;
-mod node;
+pub(crate) mod node;
 mod peer_root;
 mod publish;
 mod remote_fs;

@@ -73,6 +73,11 @@ impl Node {
         format!("{}/{}", self.base, path.join("/"))
     }
 
+    /// A GET of one of the node's own endpoints (`.putfs/…`), sent as is.
+    pub fn get_endpoint(&self, path: &str) -> reqwest::RequestBuilder {
+        self.authorized(self.client.get(format!("{}/{path}", self.base)))
+    }
+
     /// A request for `key`, with the token.
     pub fn request(&self, method: reqwest::Method, key: &str) -> reqwest::RequestBuilder {
         self.authorized(self.client.request(method, self.url(key)))

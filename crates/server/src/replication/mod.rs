@@ -12,3 +12,17 @@ pub mod primary;
 pub mod replica;
 pub mod watch;
 pub mod writer;
+
+use crate::store::Store;
+use crate::store::heartbeat::{self, Heartbeat};
+
+/// The heartbeat under the root, parsed; `Err` says why it cannot be read.
+pub fn read_heartbeat(store: &Store) -> Result<Option<Heartbeat>, String> {
+    match store.read_internal(heartbeat::FILE) {
+        Ok(Some(bytes)) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| format!("unreadable heartbeat: {e}")),
+        Ok(None) => Ok(None),
+        Err(e) => Err(e.to_string()),
+    }
+}

@@ -44,7 +44,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use prometheus::IntGauge;
 
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, clamp};
 use crate::store::heartbeat;
 
 /// The gauge every node exports (a replica: its heartbeat's position).
@@ -112,10 +112,8 @@ impl Positions {
 
     /// Set the gauge (at scrape time).
     pub fn refresh_metrics(&self) {
-        self.gauge
-            .set(i64::try_from(self.current()).unwrap_or(i64::MAX));
-        self.writes_gauge
-            .set(i64::try_from(self.writes()).unwrap_or(i64::MAX));
+        self.gauge.set(clamp(self.current()));
+        self.writes_gauge.set(clamp(self.writes()));
     }
 }
 

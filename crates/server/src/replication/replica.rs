@@ -8,7 +8,7 @@ use prometheus::{Gauge, IntCounter, IntGauge, IntGaugeVec, Opts};
 
 use super::arrivals::Arrivals;
 use super::position;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, clamp};
 use crate::store::Store;
 use crate::store::heartbeat::{self, Heartbeat};
 
@@ -94,19 +94,13 @@ impl Replica {
 
     /// Read the replicated heartbeat again (on a file event, or a poll).
     pub fn reload(&self) {
-        let hb = match self.store.read_internal(heartbeat::FILE) {
-            Ok(Some(bytes)) => match serde_json::from_slice::<Heartbeat>(&bytes) {
-                Ok(hb) => hb,
-                Err(e) => {
-                    tracing::debug!(error = %e, "unreadable heartbeat (mid-copy?)");
-                    return;
-                }
-            },
+        let hb = match super::read_heartbeat(&self.store) {
+            Ok(Some(hb)) => hb,
             // Gone (mid-replacement by a copier, say): keep the last one
             // seen, so the lag does not fall back to this node's uptime.
             Ok(None) => return,
             Err(e) => {
-                tracing::debug!(error = %e, "cannot read the heartbeat");
+                tracing::debug!(error = %e, "cannot read the heartbeat (mid-copy?)");
                 return;
             }
         };
@@ -162,17 +156,16 @@ impl Replica {
         let hb = self.heartbeat();
         self.heartbeat_ts
             .set(hb.as_ref().map_or(0.0, |h| h.unix_ms as f64 / 1000.0));
-        let int = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
         self.heartbeat_seq
-            .set(hb.as_ref().map_or(0, |h| int(h.seq)));
+            .set(hb.as_ref().map_or(0, |h| clamp(h.seq)));
         self.position
-            .set(hb.as_ref().map_or(0, |h| int(h.position)));
-        self.writes.set(hb.map_or(0, |h| int(h.writes)));
+            .set(hb.as_ref().map_or(0, |h| clamp(h.position)));
+        self.writes.set(hb.map_or(0, |h| clamp(h.writes)));
         match self.lag_writes() {
             Some(n) => self
                 .lag_writes
                 .with_label_values(&[] as &[&str])
-                .set(int(n)),
+                .set(clamp(n)),
             None => self.lag_writes.reset(),
         }
     }
