@@ -238,8 +238,9 @@ fn primary_writes(primary: &url::Url) -> Result<u64, OpsError> {
     let request = node
         .get_endpoint(".putfs/heartbeat")
         .timeout(std::time::Duration::from_secs(10));
+    // Sent inside the runtime: the timeout's timer needs its reactor.
     let resp = node
-        .block_on(request.send())
+        .block_on(async { request.send().await })
         .map_err(|e| failed(e.to_string()))?;
     if !resp.status().is_success() {
         return Err(failed(format!("answered {}", resp.status())));

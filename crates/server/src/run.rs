@@ -94,18 +94,15 @@ async fn serve(cfg: ServeConfig) -> Result<(), String> {
     ));
     let app = App::new(AppState {
         store,
-        cfg: Arc::new(cfg.http.clone()),
+        cfg: cfg.http.clone(),
         metrics: metrics.clone(),
         forward,
         forward_gate,
-        ready_checks: Arc::new(ready_checks),
+        ready_checks,
         replica,
         positions,
         limiter,
-        read_cache: Arc::new(ReadCache::new(
-            cfg.http.read_cache_bytes,
-            metrics.read_cache_hits.clone(),
-        )),
+        read_cache: ReadCache::new(cfg.http.read_cache_bytes, metrics.read_cache_hits.clone()),
     });
 
     let addr = listener

@@ -33,10 +33,10 @@ pub async fn handle(app: &App, method: &Method, path: &str) -> Result<Response, 
     match name {
         "live" => Ok((StatusCode::OK, "live\n").into_response()),
         "ready" => {
-            let checks = app.ready_checks.clone();
+            let app = app.clone();
             let verdict = tokio::task::spawn_blocking(move || {
                 store.check_ready()?;
-                checks.iter().try_for_each(|c| c())
+                app.ready_checks.iter().try_for_each(|c| c())
             })
             .await?;
             Ok(match verdict {

@@ -82,12 +82,12 @@ impl std::ops::Deref for App {
 /// What [`App`] shares.
 pub struct AppState {
     pub store: Arc<Store>,
-    pub cfg: Arc<HttpConfig>,
+    pub cfg: HttpConfig,
     pub metrics: Arc<Metrics>,
     pub forward: Option<Forwarder>,
     /// Checks the signature on writes forwarded to this node.
     pub forward_gate: Arc<ForwardGate>,
-    pub ready_checks: Arc<Vec<ReadyCheck>>,
+    pub ready_checks: Vec<ReadyCheck>,
     /// Read-only nodes: replication state (lag metrics, heartbeat).
     pub replica: Option<Arc<crate::replication::replica::Replica>>,
     /// Writable nodes: the positions stamped on acknowledged writes.
@@ -95,7 +95,7 @@ pub struct AppState {
     /// Requests and uploads in flight (`--max-requests`, `--max-uploads`).
     pub limiter: Arc<Limiter>,
     /// Small objects in memory, checked against the disk on every read.
-    pub read_cache: Arc<ReadCache>,
+    pub read_cache: ReadCache,
 }
 
 pub fn router(app: App) -> Router {
