@@ -37,7 +37,9 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use socket2::SockRef;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
+
+use super::zero_copy::{self, Pieces};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
 use tokio::time::Instant;
@@ -193,15 +195,39 @@ impl Shared {
 }
 
 /// What hyper reads and writes through: the shared socket, with every
-/// read reported to the connection's [`Activity`].
+/// read reported to the connection's [`Activity`], and file bodies' stand-ins
+/// sent from their files ([`zero_copy`]).
 pub struct Io {
     tcp: Shared,
     activity: Arc<Activity>,
+    pieces: Pieces,
 }
 
 impl Io {
-    pub fn new(tcp: Shared, activity: Arc<Activity>) -> Io {
-        Io { tcp, activity }
+    pub fn new(tcp: Shared, activity: Arc<Activity>, pieces: Pieces) -> Io {
+        Io {
+            tcp,
+            activity,
+            pieces,
+        }
+    }
+
+    /// Send the stand-in `slice` from its file.
+    fn poll_send_file(&self, cx: &mut Context<'_>, slice: &[u8]) -> Poll<std::io::Result<usize>> {
+        let tcp = self.tcp.lock();
+        self.pieces.send(slice, |file, offset, len| {
+            loop {
+                std::task::ready!(tcp.poll_write_ready(cx))?;
+                let sent = tcp.try_io(Interest::WRITABLE, || {
+                    let mut at = offset;
+                    rustix::fs::sendfile(&*tcp, file, Some(&mut at), len).map_err(Into::into)
+                });
+                match sent {
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                    r => return Poll::Ready(r),
+                }
+            }
+        })
     }
 }
 
@@ -226,6 +252,9 @@ impl AsyncWrite for Io {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
+        if zero_copy::is_stand_in(buf) {
+            return self.poll_send_file(cx, buf);
+        }
         Pin::new(&mut *self.tcp.lock()).poll_write(cx, buf)
     }
 
@@ -234,7 +263,10 @@ impl AsyncWrite for Io {
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut *self.tcp.lock()).poll_write_vectored(cx, bufs)
+        match (zero_copy::plain_prefix(bufs), bufs.first()) {
+            (0, Some(first)) => self.poll_send_file(cx, first),
+            (plain, _) => Pin::new(&mut *self.tcp.lock()).poll_write_vectored(cx, &bufs[..plain]),
+        }
     }
 
     fn is_write_vectored(&self) -> bool {

@@ -36,6 +36,7 @@ mod range;
 mod read_cache;
 pub mod serve;
 mod url_path;
+mod zero_copy;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -188,7 +189,9 @@ async fn route(app: &App, req: Request) -> Result<Response, ApiError> {
         Target::Object(key) => match method {
             Method::GET | Method::HEAD => {
                 admit_read(app, req.headers())?;
-                object_get::get(app, key, &method, req.uri().query(), req.headers()).await
+                let pieces = req.extensions().get::<zero_copy::Pieces>().cloned();
+                let q = req.uri().query();
+                object_get::get(app, key, &method, q, req.headers(), pieces).await
             }
             Method::PUT | Method::DELETE => {
                 auth::check(app.cfg.write_token.as_deref(), req.headers())?;

@@ -16,6 +16,7 @@ use super::conditional::{self, Precondition};
 use super::error::ApiError;
 use super::object_headers::Described;
 use super::range::{self, RangeDecision};
+use super::zero_copy::{FileBody, Pieces};
 use crate::store::{Key, StoreError};
 
 /// Objects up to this size are read in the same blocking hop that opens
@@ -30,7 +31,9 @@ enum Content {
     /// HEAD: none.
     Nothing,
     Bytes(Bytes),
-    File(std::fs::File),
+    /// A large object: sent from the file by the connection when it has
+    /// [`Pieces`] (HTTP/1), else streamed through memory.
+    File(std::fs::File, Option<Pieces>),
 }
 
 pub async fn get(
@@ -39,6 +42,7 @@ pub async fn get(
     method: &Method,
     query: Option<&str>,
     headers: &HeaderMap,
+    pieces: Option<Pieces>,
 ) -> Result<Response, ApiError> {
     let head = method == Method::HEAD;
     if let Some(hit) = app.read_cache.get(&app.store, &key) {
@@ -64,7 +68,7 @@ pub async fn get(
         let content = if head {
             Content::Nothing
         } else {
-            Content::File(object.file)
+            Content::File(object.file, pieces)
         };
         return answer(app, &described, content, headers).await;
     }
@@ -147,7 +151,8 @@ async fn answer(
     let body = match content {
         Content::Nothing => Body::empty(),
         Content::Bytes(data) => Body::from(data.slice(start as usize..(start + len) as usize)),
-        Content::File(file) => {
+        Content::File(file, Some(pieces)) => Body::new(FileBody::new(file, start, len, pieces)),
+        Content::File(file, None) => {
             let mut file = tokio::fs::File::from_std(file);
             if start > 0 {
                 file.seek(SeekFrom::Start(start))

@@ -58,6 +58,7 @@ use tokio_util::task::TaskTracker;
 use super::ApiError;
 use super::held_body::Held;
 use super::in_flight::{Activity, Busy, Io, Owed, Shared};
+use super::zero_copy::Pieces;
 use crate::config::Limits;
 use crate::limits::OVERFLOW_CONNECTIONS;
 use crate::metrics::{Metrics, OverloadLabel};
@@ -207,9 +208,10 @@ impl Connection {
             inner: TowerToHyperService::new(self.router),
             activity: activity.clone(),
             stop: self.stop.clone(),
+            pieces: Pieces::default(),
         };
         let socket = Shared::new(tcp);
-        let io = Io::new(socket.clone(), activity.clone());
+        let io = Io::new(socket.clone(), activity.clone(), service.pieces.clone());
         let conn = self.builder.serve_connection(TokioIo::new(io), service);
         let mut conn = std::pin::pin!(conn);
         let check = tokio::time::sleep(self.idle);
@@ -279,6 +281,8 @@ struct Service {
     /// request may have started before hyper was asked to finish (which
     /// is what would add it), and the client must not send another.
     stop: CancellationToken,
+    /// File bodies to be sent by the connection's writer (HTTP/1 only).
+    pieces: Pieces,
 }
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
@@ -288,9 +292,12 @@ impl hyper::service::Service<Request<Incoming>> for Service {
     type Error = Infallible;
     type Future = BoxFuture<Result<Self::Response, Infallible>>;
 
-    fn call(&self, req: Request<Incoming>) -> Self::Future {
+    fn call(&self, mut req: Request<Incoming>) -> Self::Future {
         let busy = Busy::new(self.activity.clone());
         let http1 = req.version() <= http::Version::HTTP_11;
+        if http1 {
+            req.extensions_mut().insert(self.pieces.clone());
+        }
         let stop = self.stop.clone();
         let fut = hyper::service::Service::call(&self.inner, req);
         Box::pin(async move {
