@@ -1,4 +1,4 @@
-//! Objects above the small-object size are sent over HTTP/1.1 with
+//! Objects above 16 KiB that the read cache does not hold are sent over HTTP/1.1 with
 //! `sendfile`: hyper is handed stand-in buffers that the connection's
 //! writer replaces with the file's bytes. These tests read such objects
 //! back byte for byte (random bytes, so a stand-in sent as itself, zeros,
@@ -87,6 +87,20 @@ fn large_objects_and_their_ranges_arrive_byte_for_byte_pipelined_on_one_connecti
             body == data[*first..=*last],
             "{range:?}: the body differs from the object's bytes {first}..={last}"
         );
+    }
+    // Objects above 16 KiB that the read cache does not hold go the same
+    // way; two in a row on the connection, and a range.
+    let mid = random_bytes(40_000, 9);
+    assert_eq!(s.put("mid.bin", mid.clone()).status, 201);
+    for (range, a, b) in [
+        (None, 0, 39_999),
+        (None, 0, 39_999),
+        (Some("bytes=100-20099"), 100, 20_099),
+    ] {
+        let headers: Vec<(&str, &str)> = range.iter().map(|r| ("Range", *r)).collect();
+        let r = keep_alive_request(&mut stream, "GET", "/mid.bin", &headers, b"")
+            .expect("an answer on the same connection");
+        assert!(r.body == mid[a..=b], "mid.bin {range:?}: the body differs");
     }
 }
 

@@ -36,6 +36,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use rustix::net::{SendAncillaryBuffer, SendFlags, sendmsg};
 use socket2::SockRef;
 use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
 
@@ -265,6 +266,25 @@ impl AsyncWrite for Io {
     ) -> Poll<std::io::Result<usize>> {
         match (zero_copy::plain_prefix(bufs), bufs.first()) {
             (0, Some(first)) => self.poll_send_file(cx, first),
+            // A response head followed by a file: held back (`MSG_MORE`)
+            // to leave in one segment with the file's first bytes, not
+            // alone (where Nagle's algorithm would hold a short body until
+            // the client's delayed ACK of the head, 40 ms).
+            (plain, _) if plain < bufs.len() => {
+                let tcp = self.tcp.lock();
+                loop {
+                    std::task::ready!(tcp.poll_write_ready(cx))?;
+                    let sent = tcp.try_io(Interest::WRITABLE, || {
+                        let mut control = SendAncillaryBuffer::default();
+                        sendmsg(&*tcp, &bufs[..plain], &mut control, SendFlags::MORE)
+                            .map_err(Into::into)
+                    });
+                    match sent {
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                        r => return Poll::Ready(r),
+                    }
+                }
+            }
             (plain, _) => Pin::new(&mut *self.tcp.lock()).poll_write_vectored(cx, &bufs[..plain]),
         }
     }

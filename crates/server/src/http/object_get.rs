@@ -1,6 +1,7 @@
 //! GET and HEAD of an object: validators, preconditions, ranges, and a body
-//! that comes from the read cache, is read whole (small objects, at most one
-//! blocking hop), or is streamed.
+//! that comes from the read cache, is sent from the file by the connection
+//! (HTTP/1, above 16 KiB: `zero_copy`), is read whole (small objects, at
+//! most one blocking hop), or is streamed (HTTP/2).
 
 use std::io::SeekFrom;
 
@@ -22,6 +23,10 @@ use crate::store::{Key, StoreError};
 /// Objects up to this size are read in the same blocking hop that opens
 /// them: one thread hand-off per request instead of one per chunk.
 const SMALL: u64 = 128 * 1024;
+
+/// Objects above this size that the read cache does not hold are sent
+/// from their file (HTTP/1: `sendfile`) rather than read into memory.
+const SENDFILE_FROM: u64 = 16 * 1024;
 
 /// Chunk size when streaming larger objects.
 const CHUNK: usize = 256 * 1024;
@@ -64,7 +69,8 @@ pub async fn get(
         Err(e) => return Err(e.for_read().into()),
     };
     let described = Described::new(&key, &object.meta)?;
-    if object.meta.size > SMALL {
+    let sendfile = pieces.is_some() && object.meta.size > SENDFILE_FROM;
+    if object.meta.size > SMALL || (sendfile && !head) {
         let content = if head {
             Content::Nothing
         } else {

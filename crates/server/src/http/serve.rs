@@ -115,7 +115,14 @@ pub async fn serve(
             biased;
             _ = stop.cancelled() => break,
             r = listener.accept() => match r {
-                Ok((tcp, _peer)) => tcp,
+                Ok((tcp, _peer)) => {
+                    // Answers leave whole at once (hyper writes a response
+                    // in one call, a file's head goes with its first bytes):
+                    // Nagle's algorithm would only hold back the last short
+                    // segment of a file sent in several.
+                    let _ = tcp.set_nodelay(true);
+                    tcp
+                }
                 Err(e) => {
                     accept_failed(e, &stop).await;
                     continue;

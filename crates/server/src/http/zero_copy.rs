@@ -1,4 +1,5 @@
-//! Large object bodies sent with `sendfile(2)`: the bytes go from the page
+//! Object bodies sent with `sendfile(2)` (objects above 16 KiB that the
+//! read cache does not hold, `object_get`): the bytes go from the page
 //! cache to the socket without being copied through the server.
 //!
 //! hyper writes bodies itself and knows nothing of files, so the body hands
