@@ -11,6 +11,7 @@ use clap::{Args, ValueEnum};
 use putfs_server::config::{HttpConfig, ReplicationConfig, ServeConfig};
 use putfs_server::forward_secret::ForwardSecret;
 use putfs_server::limits::{self, Limits};
+use putfs_server::s3::S3Config;
 use putfs_store::{KeyLimits, KeyMatcher, OnExisting, Policy, StoreConfig};
 
 /// `--on-existing`: the store's policy for a PUT on an existing key.
@@ -228,6 +229,40 @@ pub struct ServeArgs {
     #[arg(long, env = "PUTFS_READ_CACHE_BYTES", default_value_t = 64 << 20)]
     pub read_cache_bytes: u64,
 
+    /// Also serve the S3 API on this address (HOST:PORT; port 0 picks a
+    /// free one), on the same root; needs --s3-keys.
+    #[arg(
+        long,
+        env = "PUTFS_S3_LISTEN",
+        requires = "s3_keys",
+        value_name = "ADDR"
+    )]
+    pub s3_listen: Option<String>,
+
+    /// File of S3 access keys: one `ACCESS_KEY_ID SECRET_ACCESS_KEY` pair
+    /// per line, `#` comments allowed.
+    #[arg(
+        long,
+        env = "PUTFS_S3_KEYS",
+        requires = "s3_listen",
+        value_name = "FILE"
+    )]
+    pub s3_keys: Option<PathBuf>,
+
+    /// The S3 region this server is (what GetBucketLocation answers).
+    #[arg(long, env = "PUTFS_S3_REGION", default_value = "us-east-1")]
+    pub s3_region: String,
+
+    /// Accept virtual-hosted style requests: BUCKET.DOMAIN names a bucket
+    /// (path style always works).
+    #[arg(
+        long,
+        env = "PUTFS_S3_DOMAIN",
+        requires = "s3_listen",
+        value_name = "DOMAIN"
+    )]
+    pub s3_domain: Option<String>,
+
     /// Log filter, tracing EnvFilter syntax (e.g. `info`, `putfs=debug`).
     #[arg(long, env = "PUTFS_LOG", default_value = "info")]
     pub log: String,
@@ -364,6 +399,15 @@ impl ServeArgs {
             limits,
             shutdown_timeout: self.shutdown_timeout,
             log: self.log,
+            s3: match (self.s3_listen, self.s3_keys) {
+                (Some(listen), Some(keys)) => Some(S3Config {
+                    listen,
+                    keys,
+                    region: self.s3_region,
+                    domain: self.s3_domain,
+                }),
+                _ => None,
+            },
         })
     }
 }

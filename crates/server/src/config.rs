@@ -52,4 +52,6 @@ pub struct ServeConfig {
     pub limits: Limits,
     pub shutdown_timeout: Duration,
     pub log: String,
+    /// The S3 listener, when `--s3-listen` is given.
+    pub s3: Option<crate::s3::S3Config>,
 }

@@ -18,6 +18,7 @@ mod logging;
 pub mod metrics;
 pub mod replication;
 mod run;
+pub mod s3;
 
 pub use run::run;
 

@@ -43,15 +43,19 @@ pub async fn listen(listen: &str) -> Result<Listener, String> {
             inherited: true,
         });
     }
+    Ok(Listener {
+        listener: bind(listen, "--listen").await?,
+        inherited: false,
+    })
+}
+
+/// A new socket bound to the first address `listen` resolves to that
+/// binds; `flag` names the option in errors.
+pub async fn bind(listen: &str, flag: &str) -> Result<TcpListener, String> {
     let mut failures = Vec::new();
-    for addr in resolve(listen).await? {
+    for addr in resolve(listen, flag).await? {
         match TcpListener::bind(addr).await {
-            Ok(listener) => {
-                return Ok(Listener {
-                    listener,
-                    inherited: false,
-                });
-            }
+            Ok(listener) => return Ok(listener),
             Err(e) => failures.push((addr, e)),
         }
     }
@@ -70,22 +74,22 @@ pub async fn listen(listen: &str) -> Result<Listener, String> {
 }
 
 /// The addresses `listen` names, IPv4 ones first.
-async fn resolve(listen: &str) -> Result<Vec<SocketAddr>, String> {
+async fn resolve(listen: &str, flag: &str) -> Result<Vec<SocketAddr>, String> {
     let addrs = tokio::net::lookup_host(listen).await.map_err(|e| {
         if e.kind() == ErrorKind::InvalidInput {
             format!(
-                "--listen {listen}: expected HOST:PORT with a numeric port, e.g. \
+                "{flag} {listen}: expected HOST:PORT with a numeric port, e.g. \
                  127.0.0.1:8000, [::1]:8000 or localhost:8000 (port 0 picks a free one)"
             )
         } else {
-            format!("--listen {listen}: cannot resolve the host name: {e}")
+            format!("{flag} {listen}: cannot resolve the host name: {e}")
         }
     })?;
     let mut addrs: Vec<SocketAddr> = addrs.collect();
     addrs.sort_by_key(SocketAddr::is_ipv6);
     addrs.dedup();
     if addrs.is_empty() {
-        return Err(format!("--listen {listen}: the host name has no address"));
+        return Err(format!("{flag} {listen}: the host name has no address"));
     }
     Ok(addrs)
 }
@@ -114,16 +118,16 @@ mod tests {
 
     #[tokio::test]
     async fn ipv4_comes_first_and_literals_stay_as_they_are() {
-        let a = resolve("[::1]:0").await.unwrap();
+        let a = resolve("[::1]:0", "--listen").await.unwrap();
         assert_eq!(a, ["[::1]:0".parse::<SocketAddr>().unwrap()]);
-        let a = resolve("localhost:0").await.unwrap();
+        let a = resolve("localhost:0", "--listen").await.unwrap();
         assert!(a[0].is_ipv4() && a[0].ip().is_loopback(), "{a:?}");
     }
 
     #[tokio::test]
     async fn malformed_values_say_what_is_expected() {
         for v in ["localhost", "localhost:http", "127.0.0.1:65536", ":"] {
-            let e = resolve(v).await.unwrap_err();
+            let e = resolve(v, "--listen").await.unwrap_err();
             assert!(e.contains(v) && e.contains("HOST:PORT"), "{v}: {e}");
         }
     }

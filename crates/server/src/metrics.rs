@@ -29,6 +29,9 @@ impl Observer for StoreMetrics {
 pub struct Metrics {
     registry: Registry,
     pub requests: IntCounterVec,
+    /// Requests on the S3 listener, by method and status.
+    pub s3_requests: IntCounterVec,
+    pub s3_latency: HistogramVec,
     pub latency: HistogramVec,
     /// `requests` and `latency` children, each looked up on first use only: a label look-up
     /// hashes the label values under a lock on every request.
@@ -121,6 +124,29 @@ impl Metrics {
                     "HTTP requests by method and status",
                 ),
                 &["method", "status"],
+            )
+            .expect("valid"),
+        );
+        let s3_requests = reg(
+            &r,
+            IntCounterVec::new(
+                Opts::new(
+                    "putfs_s3_requests_total",
+                    "Requests on the S3 listener by method and status",
+                ),
+                &["method", "status"],
+            )
+            .expect("valid"),
+        );
+        let s3_latency = reg(
+            &r,
+            HistogramVec::new(
+                HistogramOpts::new(
+                    "putfs_s3_request_duration_seconds",
+                    "S3 listener: time to the response head, by method",
+                )
+                .buckets(latency_buckets.clone()),
+                &["method"],
             )
             .expect("valid"),
         );
@@ -253,6 +279,8 @@ impl Metrics {
         Metrics {
             registry: r,
             requests,
+            s3_requests,
+            s3_latency,
             latency,
             resolved,
             bytes_in,
@@ -308,6 +336,17 @@ impl Metrics {
                 self.latency.with_label_values(&[method]).observe(seconds);
             }
         }
+    }
+
+    /// Count one request on the S3 listener.
+    pub fn s3_request(&self, method: &http::Method, status: u16, seconds: f64) {
+        let method = method_label(method);
+        self.s3_requests
+            .with_label_values(&[method, &status.to_string()])
+            .inc();
+        self.s3_latency
+            .with_label_values(&[method])
+            .observe(seconds);
     }
 
     /// The text exposition, with filesystem gauges read now.

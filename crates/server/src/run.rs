@@ -105,6 +105,15 @@ async fn serve(cfg: ServeConfig) -> Result<(), String> {
         read_cache: ReadCache::new(cfg.http.read_cache_bytes, metrics.read_cache_hits.clone()),
     });
 
+    // The S3 listener: bound, and its keys read, before anything is served.
+    let s3_listener = match &cfg.s3 {
+        Some(s3cfg) => {
+            let router = crate::s3::router(app.clone(), s3cfg)?;
+            let l = crate::listen::bind(&s3cfg.listen, "--s3-listen").await?;
+            Some((l, router))
+        }
+        None => None,
+    };
     let addr = listener
         .local_addr()
         .map_err(|e| format!("reading the bound address: {e}"))?;
@@ -129,6 +138,21 @@ async fn serve(cfg: ServeConfig) -> Result<(), String> {
     let _ = writeln!(out, "putfs listening on http://{addr}").and_then(|()| out.flush());
     drop(out);
 
+    let s3 = match s3_listener {
+        Some((listener, router)) => {
+            let addr = listener
+                .local_addr()
+                .map_err(|e| format!("reading the S3 listener's address: {e}"))?;
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "putfs s3 listening on http://{addr}").and_then(|()| out.flush());
+            drop(out);
+            let (limits, metrics, stop) = (cfg.limits.clone(), metrics.clone(), stop.clone());
+            Some(tokio::spawn(async move {
+                http::serve::serve(listener, router, &limits, metrics, stop).await;
+            }))
+        }
+        None => None,
+    };
     let server = http::serve::serve(
         listener,
         http::router(app),
@@ -136,6 +160,12 @@ async fn serve(cfg: ServeConfig) -> Result<(), String> {
         metrics,
         stop.clone(),
     );
+    let server = async {
+        server.await;
+        if let Some(s3) = s3 {
+            let _ = s3.await;
+        }
+    };
     let deadline = async {
         stop.cancelled().await;
         tokio::time::sleep(cfg.shutdown_timeout).await;

@@ -6,6 +6,8 @@
 //! root are `.putfs-tmp.*` files of uploads in flight and the `.putfs/`
 //! folder; no key can name either.
 
+pub mod attrs;
+mod buckets;
 mod cleanup;
 mod condition;
 mod delete;
@@ -44,6 +46,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64};
 use rustix::fd::OwnedFd;
 use rustix::fs::{Access, AtFlags, StatVfsMountFlags};
 
+pub use buckets::TopDir;
 pub use condition::Condition;
 pub use digest::{Algo, Expected};
 pub use error::{Result, StoreError};

@@ -68,7 +68,7 @@ pub struct Upload {
     dir: OwnedFd,
     created: Vec<CreatedDir>,
     tmp_name: String,
-    file: File,
+    pub(crate) file: File,
     hashers: Hashers,
     expected: Vec<Expected>,
     if_exists: IfExists,
@@ -76,6 +76,8 @@ pub struct Upload {
     condition: Option<Condition>,
     written: u64,
     done: bool,
+    /// Attributes to write on the file before it is made durable (`attrs`).
+    pub(crate) attached: Vec<(String, super::attrs::AttrValue)>,
 }
 
 impl Store {
@@ -125,6 +127,7 @@ impl Store {
                         condition,
                         written: 0,
                         done: false,
+                        attached: Vec::new(),
                     });
                 }
                 Err(Errno::NOENT) if attempts < 8 => attempts += 1,
@@ -223,6 +226,7 @@ impl Upload {
                 mtime_ns: meta.mtime_ns,
             },
         )?;
+        self.write_attached(&digests.sha256)?;
         self.store.sync(self.file.as_fd())?;
 
         let name = self.key.file_name().to_owned();

@@ -1,0 +1,696 @@
+//! The S3 operations putfs answers, on the same store as the plain API.
+//! Operations not here answer 501 NotImplemented (s3s's default).
+
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use futures_util::StreamExt;
+use putfs_store::{IfExists, Key, Object, OnExisting, PutOutcome, Store, StoreError};
+use s3s::dto::*;
+use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio_util::io::ReaderStream;
+
+use super::errors;
+use super::listing::{self, Query};
+use super::meta::S3Meta;
+use super::upload::{self, S3Sink, Written};
+use crate::http::App;
+use crate::http::pump::Pump;
+
+/// Chunk size when streaming an object's body.
+const CHUNK: usize = 256 * 1024;
+
+/// Most keys in one listing page (S3's limit).
+const MAX_KEYS: usize = 1000;
+
+pub struct Backend {
+    app: App,
+    region: String,
+}
+
+impl Backend {
+    pub fn new(app: App, region: String) -> Backend {
+        Backend { app, region }
+    }
+
+    fn store(&self) -> &Arc<Store> {
+        &self.app.store
+    }
+
+    /// The store key of `key` in `bucket`, or S3's error for a key a plain
+    /// file cannot hold.
+    fn key(&self, bucket: &str, key: &str) -> S3Result<Key> {
+        if key.is_empty() {
+            return Err(errors::invalid_key("it is empty"));
+        }
+        if key.ends_with('/') {
+            return Err(errors::invalid_key("it ends in `/`"));
+        }
+        Key::parse(&format!("{bucket}/{key}"), self.store().limits())
+            .map_err(|e| errors::invalid_key(&e.to_string()))
+    }
+
+    async fn need_bucket(&self, bucket: &str) -> S3Result<()> {
+        let store = self.store().clone();
+        let b = bucket.to_owned();
+        let exists = blocking(move || store.has_top_dir(&b)).await?;
+        if exists {
+            Ok(())
+        } else {
+            Err(s3_error!(NoSuchBucket))
+        }
+    }
+
+    /// Open an object for a read, with its S3 metadata (the MD5 ETag
+    /// computed and remembered if nobody recorded it yet).
+    async fn open(&self, key: Key) -> S3Result<(Object, S3Meta)> {
+        let store = self.store().clone();
+        blocking(move || {
+            let mut object = store.open_object(&key)?;
+            let meta = describe(&mut object)?;
+            Ok((object, meta))
+        })
+        .await
+    }
+}
+
+/// Run blocking store work off the event loop.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> S3Result<T> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r.map_err(errors::object),
+        Err(e) => Err(s3_error!(InternalError, "{e}")),
+    }
+}
+
+/// The object's S3 metadata: recorded, or (an object written over the plain
+/// API, or changed since) computed now and remembered.
+fn describe(object: &mut Object) -> Result<S3Meta, StoreError> {
+    if object.meta.sha256.is_none() {
+        object.digests(&[])?;
+    }
+    if let Some(meta) = S3Meta::of(object) {
+        return Ok(meta);
+    }
+    use s3s::crypto::{Checksum as _, Md5};
+    use std::io::{Read, Seek};
+    let mut md5 = Md5::default();
+    object.file.rewind().map_err(StoreError::from_io)?;
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        let n = object.file.read(&mut buf).map_err(StoreError::from_io)?;
+        if n == 0 {
+            break;
+        }
+        md5.update(&buf[..n]);
+    }
+    let meta = S3Meta {
+        sha256: object.meta.sha256.map(hex::encode).unwrap_or_default(),
+        etag: hex::encode(md5.finalize()),
+        ..S3Meta::default()
+    };
+    object.remember_attr(super::meta::ATTR, &meta.encode());
+    Ok(meta)
+}
+
+fn etag(value: &str) -> ETag {
+    ETag::Strong(value.to_owned())
+}
+
+/// S3's conditional read rules (RFC 9110 order): `Ok(false)` is 304.
+fn conditions(
+    meta: &S3Meta,
+    modified: SystemTime,
+    if_match: Option<&ETagCondition>,
+    if_none_match: Option<&ETagCondition>,
+    if_modified_since: Option<&Timestamp>,
+    if_unmodified_since: Option<&Timestamp>,
+) -> S3Result<bool> {
+    let matches = |c: &ETagCondition| match c {
+        ETagCondition::Any => true,
+        ETagCondition::ETag(e) => e.value() == meta.etag,
+    };
+    // Whole seconds: what Last-Modified can say.
+    let secs = |t: SystemTime| {
+        t.duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+    };
+    let ts = |t: &Timestamp| secs(SystemTime::from(time::OffsetDateTime::from(t.clone())));
+    if let Some(c) = if_match {
+        if !matches(c) {
+            return Err(s3_error!(PreconditionFailed));
+        }
+    } else if let Some(t) = if_unmodified_since
+        && secs(modified) > ts(t)
+    {
+        return Err(s3_error!(PreconditionFailed));
+    }
+    if let Some(c) = if_none_match {
+        if matches(c) {
+            return Ok(false);
+        }
+    } else if let Some(t) = if_modified_since
+        && secs(modified) <= ts(t)
+    {
+        return Ok(false);
+    }
+    Ok(true)
+}
+
+fn not_modified(meta: &S3Meta, modified: SystemTime) -> s3s::S3Error {
+    let mut e = s3_error!(NotModified);
+    e.set_status_code(http::StatusCode::NOT_MODIFIED);
+    let mut headers = http::HeaderMap::new();
+    if let Ok(v) = http::HeaderValue::from_str(&format!("\"{}\"", meta.etag)) {
+        headers.insert(http::header::ETAG, v);
+    }
+    if let Ok(v) = http::HeaderValue::from_str(&httpdate::fmt_http_date(modified)) {
+        headers.insert(http::header::LAST_MODIFIED, v);
+    }
+    e.set_headers(headers);
+    e
+}
+
+fn max_keys(m: Option<i32>) -> usize {
+    m.map_or(MAX_KEYS, |m| usize::try_from(m).unwrap_or(0).min(MAX_KEYS))
+}
+
+/// `encoding-type=url`: keys and prefixes percent-encoded in the answer.
+fn encoder(encoding: Option<&EncodingType>) -> impl Fn(String) -> String + use<> {
+    let url = encoding.is_some_and(|e| e.as_str() == EncodingType::URL);
+    move |s: String| {
+        if url {
+            percent_encoding::utf8_percent_encode(&s, URL_KEY).to_string()
+        } else {
+            s
+        }
+    }
+}
+
+/// What S3 leaves unencoded in `encoding-type=url` answers.
+const URL_KEY: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~')
+    .remove(b'/');
+
+#[async_trait::async_trait]
+impl S3 for Backend {
+    async fn list_buckets(
+        &self,
+        _req: S3Request<ListBucketsInput>,
+    ) -> S3Result<S3Response<ListBucketsOutput>> {
+        let store = self.store().clone();
+        let dirs = blocking(move || store.top_dirs()).await?;
+        let buckets = dirs
+            .into_iter()
+            .filter(|d| s3s::path::check_bucket_name(&d.name))
+            .map(|d| Bucket {
+                name: Some(d.name),
+                creation_date: Some(Timestamp::from(d.created)),
+                bucket_region: Some(self.region.clone()),
+            })
+            .collect();
+        Ok(S3Response::new(ListBucketsOutput {
+            buckets: Some(buckets),
+            owner: Some(Owner {
+                display_name: Some("putfs".into()),
+                id: Some("putfs".into()),
+            }),
+            ..Default::default()
+        }))
+    }
+
+    async fn create_bucket(
+        &self,
+        req: S3Request<CreateBucketInput>,
+    ) -> S3Result<S3Response<CreateBucketOutput>> {
+        let store = self.store().clone();
+        let name = req.input.bucket.clone();
+        match tokio::task::spawn_blocking(move || store.make_top_dir(&name)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(StoreError::Exists)) => return Err(s3_error!(BucketAlreadyOwnedByYou)),
+            Ok(Err(e)) => return Err(errors::any(e)),
+            Err(e) => return Err(s3_error!(InternalError, "{e}")),
+        }
+        Ok(S3Response::new(CreateBucketOutput {
+            location: Some(format!("/{}", req.input.bucket)),
+        }))
+    }
+
+    async fn head_bucket(
+        &self,
+        req: S3Request<HeadBucketInput>,
+    ) -> S3Result<S3Response<HeadBucketOutput>> {
+        self.need_bucket(&req.input.bucket).await?;
+        Ok(S3Response::new(HeadBucketOutput {
+            bucket_region: Some(self.region.clone()),
+            ..Default::default()
+        }))
+    }
+
+    async fn delete_bucket(
+        &self,
+        req: S3Request<DeleteBucketInput>,
+    ) -> S3Result<S3Response<DeleteBucketOutput>> {
+        let store = self.store().clone();
+        let name = req.input.bucket.clone();
+        match tokio::task::spawn_blocking(move || store.remove_top_dir(&name)).await {
+            Ok(Ok(())) => Ok(S3Response::new(DeleteBucketOutput {})),
+            Ok(Err(StoreError::NotFound)) => Err(s3_error!(NoSuchBucket)),
+            Ok(Err(StoreError::Conflict)) => Err(s3_error!(BucketNotEmpty)),
+            Ok(Err(e)) => Err(errors::any(e)),
+            Err(e) => Err(s3_error!(InternalError, "{e}")),
+        }
+    }
+
+    async fn get_bucket_location(
+        &self,
+        req: S3Request<GetBucketLocationInput>,
+    ) -> S3Result<S3Response<GetBucketLocationOutput>> {
+        self.need_bucket(&req.input.bucket).await?;
+        // us-east-1 is said by saying nothing.
+        let location = (self.region != "us-east-1")
+            .then(|| BucketLocationConstraint::from(self.region.clone()));
+        Ok(S3Response::new(GetBucketLocationOutput {
+            location_constraint: location,
+        }))
+    }
+
+    async fn put_object(
+        &self,
+        req: S3Request<PutObjectInput>,
+    ) -> S3Result<S3Response<PutObjectOutput>> {
+        let S3Request {
+            input,
+            headers,
+            trailing_headers,
+            ..
+        } = req;
+        let key = self.key(&input.bucket, &input.key)?;
+        self.need_bucket(&input.bucket).await?;
+        if input.if_match.is_some() {
+            return Err(s3_error!(
+                NotImplemented,
+                "If-Match on PutObject is not supported"
+            ));
+        }
+        let store = self.store().clone();
+        let policy = store.policy();
+        let if_exists = if matches!(input.if_none_match, Some(ETagCondition::Any)) {
+            IfExists::Fail
+        } else if !policy.is_write_once(&key) {
+            IfExists::Replace
+        } else {
+            match policy.on_existing {
+                OnExisting::Verify => IfExists::Compare,
+                OnExisting::Strict => IfExists::Conflict,
+                OnExisting::Lenient => IfExists::Accept,
+            }
+        };
+        let expected_checksums = Checksum {
+            checksum_crc32: input.checksum_crc32.clone(),
+            checksum_crc32c: input.checksum_crc32c.clone(),
+            checksum_crc64nvme: input.checksum_crc64nvme.clone(),
+            checksum_sha1: input.checksum_sha1.clone(),
+            checksum_sha256: input.checksum_sha256.clone(),
+            ..Default::default()
+        };
+        let mut named: Vec<String> = Vec::new();
+        if let Some(a) = &input.checksum_algorithm {
+            named.push(a.as_str().to_owned());
+        }
+        if let Some(t) = headers.get("x-amz-trailer").and_then(|v| v.to_str().ok()) {
+            for name in t.split(',') {
+                if let Some(algo) = name.trim().strip_prefix("x-amz-checksum-") {
+                    named.push(algo.to_owned());
+                }
+            }
+        }
+        let named: Vec<&str> = named.iter().map(String::as_str).collect();
+        let checks = upload::hasher_for(&expected_checksums, &named);
+        let expected = Arc::new(Mutex::new(upload::Expected {
+            content_md5: input.content_md5.clone(),
+            checksums: expected_checksums,
+        }));
+        let meta = S3Meta {
+            content_type: input.content_type.clone(),
+            metadata: input.metadata.clone().unwrap_or_default(),
+            ..S3Meta::default()
+        };
+        let k = key.clone();
+        let st = store.clone();
+        let upload = blocking(move || st.begin_upload(&k, Vec::new(), if_exists, None))
+            .await
+            .map_err(|e| match e.code() {
+                s3s::S3ErrorCode::NoSuchKey => errors::any(StoreError::ParentNotDir),
+                _ => e,
+            })?;
+        let mut pump = Pump::spawn(S3Sink::new(upload, checks, meta, expected.clone()));
+        if let Some(mut body) = input.body {
+            loop {
+                let next = tokio::time::timeout(self.app.cfg.body_timeout, body.next()).await;
+                let chunk = match next {
+                    Err(_) => return Err(s3_error!(RequestTimeout)),
+                    Ok(None) => break,
+                    Ok(Some(Err(e))) => {
+                        return Err(s3_error!(IncompleteBody, "reading the body: {e}"));
+                    }
+                    Ok(Some(Ok(chunk))) => chunk,
+                };
+                self.app.metrics.bytes_in.inc_by(chunk.len() as u64);
+                if pump.send(chunk).await.is_err() {
+                    return Err(match pump.join().await {
+                        Err(e) => errors::any(e),
+                        Ok(_) => s3_error!(InternalError, "the writer stopped without an error"),
+                    });
+                }
+            }
+        }
+        if let Some(trailer) = trailing_headers.and_then(|t| t.take()) {
+            let mut e = expected.lock().unwrap_or_else(|p| p.into_inner());
+            upload::from_trailer(&trailer, &mut e.checksums);
+        }
+        let result = pump.finish().await;
+        self.app.read_cache.forget(&key);
+        let Written {
+            outcome,
+            etag: tag,
+            checksums,
+        } = result.map_err(errors::any)?;
+        let size = match outcome {
+            PutOutcome::Created(m) | PutOutcome::Identical(m) => m.size,
+        };
+        Ok(S3Response::new(PutObjectOutput {
+            e_tag: Some(etag(&tag)),
+            size: i64::try_from(size).ok(),
+            checksum_crc32: checksums.checksum_crc32,
+            checksum_crc32c: checksums.checksum_crc32c,
+            checksum_crc64nvme: checksums.checksum_crc64nvme,
+            checksum_sha1: checksums.checksum_sha1,
+            checksum_sha256: checksums.checksum_sha256,
+            ..Default::default()
+        }))
+    }
+
+    async fn get_object(
+        &self,
+        req: S3Request<GetObjectInput>,
+    ) -> S3Result<S3Response<GetObjectOutput>> {
+        let input = req.input;
+        let key = self.key(&input.bucket, &input.key)?;
+        self.need_bucket(&input.bucket).await?;
+        if input.part_number.is_some() {
+            return Err(s3_error!(
+                NotImplemented,
+                "GetObject by part number is not supported"
+            ));
+        }
+        let (object, meta) = self.open(key).await?;
+        let modified = object.meta.modified();
+        if !conditions(
+            &meta,
+            modified,
+            input.if_match.as_ref(),
+            input.if_none_match.as_ref(),
+            input.if_modified_since.as_ref(),
+            input.if_unmodified_since.as_ref(),
+        )? {
+            return Err(not_modified(&meta, modified));
+        }
+        let size = object.meta.size;
+        let (start, len, content_range) = match &input.range {
+            None => (0, size, None),
+            Some(r) => {
+                let range = r.check(size).map_err(|_| s3_error!(InvalidRange))?;
+                let end = range.end - 1;
+                (
+                    range.start,
+                    range.end - range.start,
+                    Some(format!("bytes {}-{end}/{size}", range.start)),
+                )
+            }
+        };
+        let mut file = tokio::fs::File::from_std(object.file);
+        if start > 0 {
+            file.seek(std::io::SeekFrom::Start(start))
+                .await
+                .map_err(|e| s3_error!(InternalError, "{e}"))?;
+        }
+        self.app.metrics.bytes_out.inc_by(len);
+        let body = StreamingBlob::wrap(ReaderStream::with_capacity(file.take(len), CHUNK));
+        Ok(S3Response::new(GetObjectOutput {
+            body: Some(body),
+            content_length: i64::try_from(len).ok(),
+            content_range,
+            accept_ranges: Some("bytes".into()),
+            e_tag: Some(etag(&meta.etag)),
+            last_modified: Some(Timestamp::from(modified)),
+            content_type: meta.content_type.clone(),
+            metadata: (!meta.metadata.is_empty()).then(|| meta.metadata.clone()),
+            ..Default::default()
+        }))
+    }
+
+    async fn head_object(
+        &self,
+        req: S3Request<HeadObjectInput>,
+    ) -> S3Result<S3Response<HeadObjectOutput>> {
+        let input = req.input;
+        let key = self.key(&input.bucket, &input.key)?;
+        self.need_bucket(&input.bucket).await?;
+        let (object, meta) = self.open(key).await?;
+        let modified = object.meta.modified();
+        if !conditions(
+            &meta,
+            modified,
+            input.if_match.as_ref(),
+            input.if_none_match.as_ref(),
+            input.if_modified_since.as_ref(),
+            input.if_unmodified_since.as_ref(),
+        )? {
+            return Err(not_modified(&meta, modified));
+        }
+        Ok(S3Response::new(HeadObjectOutput {
+            content_length: i64::try_from(object.meta.size).ok(),
+            accept_ranges: Some("bytes".into()),
+            e_tag: Some(etag(&meta.etag)),
+            last_modified: Some(Timestamp::from(modified)),
+            content_type: meta.content_type.clone(),
+            metadata: (!meta.metadata.is_empty()).then(|| meta.metadata.clone()),
+            ..Default::default()
+        }))
+    }
+
+    async fn delete_object(
+        &self,
+        req: S3Request<DeleteObjectInput>,
+    ) -> S3Result<S3Response<DeleteObjectOutput>> {
+        let input = req.input;
+        let key = self.key(&input.bucket, &input.key)?;
+        self.need_bucket(&input.bucket).await?;
+        if input.if_match.is_some() || input.if_match_size.is_some() {
+            return Err(s3_error!(
+                NotImplemented,
+                "conditional DeleteObject is not supported"
+            ));
+        }
+        let store = self.store().clone();
+        let k = key.clone();
+        let r = tokio::task::spawn_blocking(move || store.delete(&k, None)).await;
+        self.app.read_cache.forget(&key);
+        match r {
+            // Deleting what is not there is a success in S3.
+            Ok(Ok(()) | Err(StoreError::NotFound | StoreError::ParentNotDir)) => {
+                Ok(S3Response::new(DeleteObjectOutput::default()))
+            }
+            Ok(Err(e)) => Err(errors::any(e)),
+            Err(e) => Err(s3_error!(InternalError, "{e}")),
+        }
+    }
+
+    async fn list_objects_v2(
+        &self,
+        req: S3Request<ListObjectsV2Input>,
+    ) -> S3Result<S3Response<ListObjectsV2Output>> {
+        let input = req.input;
+        self.need_bucket(&input.bucket).await?;
+        let after = match &input.continuation_token {
+            Some(t) => decode_token(t)?,
+            None => input.start_after.clone().unwrap_or_default(),
+        };
+        let max = max_keys(input.max_keys);
+        let page = self
+            .list(
+                &input.bucket,
+                input.prefix.as_deref(),
+                input.delimiter.as_deref(),
+                &after,
+                max,
+            )
+            .await?;
+        let enc = encoder(input.encoding_type.as_ref());
+        let count = page.objects.len() + page.prefixes.len();
+        let next = page
+            .truncated
+            .then(|| page.last.as_deref().map(encode_token))
+            .flatten();
+        let (contents, prefixes) = self.render(&input.bucket, page, &enc).await?;
+        Ok(S3Response::new(ListObjectsV2Output {
+            name: Some(input.bucket),
+            prefix: Some(enc(input.prefix.unwrap_or_default())),
+            delimiter: input.delimiter.map(&enc),
+            start_after: input.start_after.map(&enc),
+            max_keys: Some(i32::try_from(max).unwrap_or(i32::MAX)),
+            key_count: Some(i32::try_from(count).unwrap_or(i32::MAX)),
+            is_truncated: Some(next.is_some()),
+            continuation_token: input.continuation_token,
+            next_continuation_token: next,
+            contents: Some(contents),
+            common_prefixes: Some(prefixes),
+            encoding_type: input.encoding_type,
+            ..Default::default()
+        }))
+    }
+
+    async fn list_objects(
+        &self,
+        req: S3Request<ListObjectsInput>,
+    ) -> S3Result<S3Response<ListObjectsOutput>> {
+        let input = req.input;
+        self.need_bucket(&input.bucket).await?;
+        let after = input.marker.clone().unwrap_or_default();
+        let max = max_keys(input.max_keys);
+        let page = self
+            .list(
+                &input.bucket,
+                input.prefix.as_deref(),
+                input.delimiter.as_deref(),
+                &after,
+                max,
+            )
+            .await?;
+        let enc = encoder(input.encoding_type.as_ref());
+        let truncated = page.truncated;
+        // S3 gives NextMarker only with a delimiter; clients without one
+        // continue from the last key.
+        let next_marker = (truncated && input.delimiter.is_some())
+            .then(|| page.last.clone().map(&enc))
+            .flatten();
+        let (contents, prefixes) = self.render(&input.bucket, page, &enc).await?;
+        Ok(S3Response::new(ListObjectsOutput {
+            name: Some(input.bucket),
+            prefix: Some(enc(input.prefix.unwrap_or_default())),
+            delimiter: input.delimiter.map(&enc),
+            marker: Some(enc(input.marker.unwrap_or_default())),
+            max_keys: Some(i32::try_from(max).unwrap_or(i32::MAX)),
+            is_truncated: Some(truncated),
+            next_marker,
+            contents: Some(contents),
+            common_prefixes: Some(prefixes),
+            encoding_type: input.encoding_type,
+            ..Default::default()
+        }))
+    }
+}
+
+impl Backend {
+    async fn list(
+        &self,
+        bucket: &str,
+        prefix: Option<&str>,
+        delimiter: Option<&str>,
+        after: &str,
+        max: usize,
+    ) -> S3Result<listing::Page> {
+        let store = self.store().clone();
+        let (bucket, prefix, delimiter, after) = (
+            bucket.to_owned(),
+            prefix.unwrap_or_default().to_owned(),
+            delimiter.map(str::to_owned),
+            after.to_owned(),
+        );
+        blocking(move || {
+            listing::list(
+                &store,
+                &Query {
+                    bucket: &bucket,
+                    prefix: &prefix,
+                    delimiter: delimiter.as_deref(),
+                    after: &after,
+                    max,
+                },
+            )
+        })
+        .await
+    }
+
+    /// The page's objects with their ETags (each object's attribute, or its
+    /// MD5 computed once and remembered), and its common prefixes.
+    async fn render(
+        &self,
+        bucket: &str,
+        page: listing::Page,
+        enc: &impl Fn(String) -> String,
+    ) -> S3Result<(Vec<s3s::dto::Object>, Vec<CommonPrefix>)> {
+        let store = self.store().clone();
+        let bucket = bucket.to_owned();
+        let objects = page.objects;
+        let described = blocking(move || {
+            let mut out = Vec::with_capacity(objects.len());
+            for o in objects {
+                let tag = Key::parse(&format!("{bucket}/{}", o.key), store.limits())
+                    .ok()
+                    .and_then(|k| store.open_object(&k).ok())
+                    .and_then(|mut obj| describe(&mut obj).ok())
+                    .map(|m| m.etag);
+                out.push((o, tag));
+            }
+            Ok(out)
+        })
+        .await?;
+        let contents = described
+            .into_iter()
+            .map(|(o, tag)| s3s::dto::Object {
+                key: Some(enc(o.key)),
+                size: i64::try_from(o.size).ok(),
+                last_modified: Some(Timestamp::from(o.modified)),
+                e_tag: tag.as_deref().map(etag),
+                storage_class: Some(ObjectStorageClass::from_static(
+                    ObjectStorageClass::STANDARD,
+                )),
+                ..Default::default()
+            })
+            .collect();
+        let prefixes = page
+            .prefixes
+            .into_iter()
+            .map(|p| CommonPrefix {
+                prefix: Some(enc(p)),
+            })
+            .collect();
+        Ok((contents, prefixes))
+    }
+}
+
+fn encode_token(last: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(last)
+}
+
+fn decode_token(token: &str) -> S3Result<String> {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(|| {
+            s3_error!(
+                InvalidArgument,
+                "the continuation token is not one this server gave"
+            )
+        })
+}

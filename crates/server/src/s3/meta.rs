@@ -1,0 +1,39 @@
+//! What the S3 listener keeps with an object beside its bytes, in one
+//! extended attribute (`user.putfs.s3`, JSON): the ETag S3 clients expect
+//! (the MD5 of the body, or of the parts' MD5s with `-N`), the content
+//! type and the `x-amz-meta-*` metadata. It names the SHA-256 of the bytes
+//! it was written with and is trusted only while the object's SHA-256 (the
+//! store's, checked against size and mtime) is still that.
+
+use std::collections::HashMap;
+
+use putfs_store::Object;
+use serde::{Deserialize, Serialize};
+
+pub const ATTR: &str = "user.putfs.s3";
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct S3Meta {
+    /// Hex SHA-256 of the bytes this describes.
+    pub sha256: String,
+    /// The ETag without quotes.
+    pub etag: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+    #[serde(default, skip_serializing_if = "HashMap::is_empty")]
+    pub metadata: HashMap<String, String>,
+}
+
+impl S3Meta {
+    pub fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    /// The object's S3 metadata if it has some that still describes it.
+    pub fn of(object: &Object) -> Option<S3Meta> {
+        let raw = object.attr(ATTR)?;
+        let meta: S3Meta = serde_json::from_slice(&raw).ok()?;
+        let sha = object.meta.sha256.map(hex::encode)?;
+        (meta.sha256 == sha).then_some(meta)
+    }
+}

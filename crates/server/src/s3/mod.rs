@@ -1,0 +1,103 @@
+//! The S3 listener (`--s3-listen`, `--s3-keys`): an S3 API on the same
+//! store as the plain one, so an object written either way is the same
+//! plain file, with the same durability, write-once and retention rules.
+//!
+//! s3s parses requests, checks SigV4 signatures (headers and presigned
+//! URLs, `aws-chunked` bodies and their trailers, clock skew) and writes
+//! S3's XML; `backend` maps the operations onto the store. Buckets are the
+//! root's top-level directories; a key is the path below its bucket.
+//! Requests share the plain listener's limits, metrics and access log.
+
+mod backend;
+mod errors;
+pub mod keys;
+mod listing;
+mod meta;
+mod upload;
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::Response;
+use http::StatusCode;
+use s3s::service::{S3Service, S3ServiceBuilder};
+
+use crate::http::App;
+
+/// `--s3-*` settings.
+#[derive(Debug, Clone)]
+pub struct S3Config {
+    /// `HOST:PORT`.
+    pub listen: String,
+    pub keys: PathBuf,
+    pub region: String,
+    /// Virtual-hosted style: `BUCKET.DOMAIN` names a bucket.
+    pub domain: Option<String>,
+}
+
+#[derive(Clone)]
+struct S3State {
+    app: App,
+    service: S3Service,
+}
+
+/// The S3 listener's service over `app`'s store.
+pub fn router(app: App, cfg: &S3Config) -> Result<Router, String> {
+    let auth = keys::load(&cfg.keys)?;
+    let mut builder = S3ServiceBuilder::new(backend::Backend::new(app.clone(), cfg.region.clone()));
+    builder.set_auth(auth);
+    if let Some(domain) = &cfg.domain {
+        let host = s3s::host::SingleDomain::new(domain)
+            .map_err(|e| format!("--s3-domain {domain}: {e}"))?;
+        builder.set_host(host);
+    }
+    let service = builder.build();
+    Ok(Router::new()
+        .fallback(handle)
+        .with_state(S3State { app, service }))
+}
+
+async fn handle(State(s): State<S3State>, req: Request) -> Response {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let slot = match s.app.limiter.request() {
+        Ok(slot) => slot,
+        Err(_) => {
+            let mut resp = Response::new(Body::from(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>SlowDown</Code>\
+                 <Message>the server is at --max-requests</Message></Error>",
+            ));
+            *resp.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+            return resp;
+        }
+    };
+    let resp = match s.service.call(req.map(s3s::Body::http_body_unsync)).await {
+        Ok(resp) => resp.map(Body::new),
+        Err(e) => {
+            tracing::error!(method = %method, path, error = ?e, "S3 request failed");
+            let mut resp = Response::new(Body::empty());
+            *resp.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+            resp
+        }
+    };
+    let status = resp.status();
+    let elapsed = started.elapsed();
+    s.app
+        .metrics
+        .s3_request(&method, status.as_u16(), elapsed.as_secs_f64());
+    if s.app.cfg.access_log {
+        tracing::info!(
+            target: "putfs::access",
+            api = "s3",
+            method = %method,
+            path = %path,
+            status = status.as_u16(),
+            micros = elapsed.as_micros() as u64,
+        );
+    }
+    crate::http::held_body::hold(resp, slot)
+}
