@@ -263,6 +263,11 @@ pub struct ServeArgs {
     )]
     pub s3_domain: Option<String>,
 
+    /// S3 multipart uploads not completed or aborted within this long are
+    /// removed with their parts.
+    #[arg(long, env = "PUTFS_S3_UPLOAD_EXPIRY", default_value = "7d", value_parser = humantime::parse_duration)]
+    pub s3_upload_expiry: Duration,
+
     /// Log filter, tracing EnvFilter syntax (e.g. `info`, `putfs=debug`).
     #[arg(long, env = "PUTFS_LOG", default_value = "info")]
     pub log: String,
@@ -405,6 +410,7 @@ impl ServeArgs {
                     keys,
                     region: self.s3_region,
                     domain: self.s3_domain,
+                    upload_expiry: self.s3_upload_expiry,
                 }),
                 _ => None,
             },

@@ -179,6 +179,11 @@ impl Store {
         &self.config.root
     }
 
+    /// Whether writes are fsynced (`--fsync always`).
+    pub fn fsyncs(&self) -> bool {
+        self.config.fsync
+    }
+
     pub fn read_only(&self) -> bool {
         self.config.read_only
     }

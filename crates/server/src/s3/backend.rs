@@ -1,7 +1,7 @@
 //! The S3 operations putfs answers, on the same store as the plain API.
 //! Operations not here answer 501 NotImplemented (s3s's default).
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use futures_util::StreamExt;
@@ -14,6 +14,7 @@ use tokio_util::io::ReaderStream;
 use super::errors;
 use super::listing::{self, Query};
 use super::meta::S3Meta;
+use super::multipart::{MpuError, UploadInfo, Uploads};
 use super::upload::{self, S3Sink, Written};
 use crate::http::App;
 use crate::http::pump::Pump;
@@ -27,11 +28,71 @@ const MAX_KEYS: usize = 1000;
 pub struct Backend {
     app: App,
     region: String,
+    uploads: Arc<Uploads>,
 }
 
 impl Backend {
-    pub fn new(app: App, region: String) -> Backend {
-        Backend { app, region }
+    pub fn new(app: App, cfg: &super::S3Config) -> Backend {
+        let uploads = Uploads::new(app.store.root_path(), app.store.fsyncs(), cfg.upload_expiry);
+        Backend {
+            app,
+            region: cfg.region.clone(),
+            uploads: Arc::new(uploads),
+        }
+    }
+
+    /// Upload `id`, which must be of `key` in `bucket`.
+    async fn upload_of(&self, id: &str, bucket: &str, key: &str) -> S3Result<UploadInfo> {
+        let uploads = self.uploads.clone();
+        let id = id.to_owned();
+        let info = mpu(move || uploads.info(&id)).await?;
+        if info.bucket != bucket || info.key != key {
+            return Err(s3_error!(NoSuchUpload));
+        }
+        Ok(info)
+    }
+
+    /// The policy's answer to a key that exists at publish time.
+    fn if_exists(&self, key: &Key, if_none_match: Option<&ETagCondition>) -> IfExists {
+        let policy = self.store().policy();
+        if matches!(if_none_match, Some(ETagCondition::Any)) {
+            IfExists::Fail
+        } else if !policy.is_write_once(key) {
+            IfExists::Replace
+        } else {
+            match policy.on_existing {
+                OnExisting::Verify => IfExists::Compare,
+                OnExisting::Strict => IfExists::Conflict,
+                OnExisting::Lenient => IfExists::Accept,
+            }
+        }
+    }
+
+    /// Feed a request body into a pump. `Err(Some)`: the body failed or
+    /// stalled; `Err(None)`: the sink stopped (see [`stopped`]).
+    async fn feed<T: Send + 'static>(
+        &self,
+        body: Option<StreamingBlob>,
+        pump: &mut Pump<T>,
+    ) -> Result<(), Option<s3s::S3Error>> {
+        let Some(mut body) = body else {
+            return Ok(());
+        };
+        loop {
+            let next = tokio::time::timeout(self.app.cfg.body_timeout, body.next()).await;
+            let chunk = match next {
+                Err(_) => return Err(Some(s3_error!(RequestTimeout))),
+                Ok(None) => return Ok(()),
+                Ok(Some(Err(e))) => {
+                    return Err(Some(s3_error!(IncompleteBody, "reading the body: {e}")));
+                }
+                Ok(Some(Ok(chunk))) => chunk,
+            };
+            self.app.metrics.bytes_in.inc_by(chunk.len() as u64);
+            if pump.send(chunk).await.is_err() {
+                return Err(None);
+            }
+        }
     }
 
     fn store(&self) -> &Arc<Store> {
@@ -72,6 +133,34 @@ impl Backend {
             Ok((object, meta))
         })
         .await
+    }
+}
+
+/// The error of a body that could not be fed: the body's own, or the one
+/// that stopped the sink. Dropping the pump aborts the sink, which removes
+/// what it wrote.
+async fn stopped<T: Send + 'static>(e: Option<s3s::S3Error>, pump: Pump<T>) -> s3s::S3Error {
+    match e {
+        Some(e) => e,
+        None => match pump.join().await {
+            Err(store_error) => errors::any(store_error),
+            Ok(_) => s3_error!(InternalError, "the writer stopped without an error"),
+        },
+    }
+}
+
+/// Run blocking multipart work off the event loop.
+async fn mpu<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, MpuError> + Send + 'static,
+) -> S3Result<T> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(MpuError::NoSuchUpload)) => Err(s3_error!(NoSuchUpload)),
+        Ok(Err(MpuError::InvalidPart(m))) => Err(s3_error!(InvalidPart, "{m}")),
+        Ok(Err(MpuError::InvalidPartOrder)) => Err(s3_error!(InvalidPartOrder)),
+        Ok(Err(MpuError::EntityTooSmall)) => Err(s3_error!(EntityTooSmall)),
+        Ok(Err(MpuError::Store(e))) => Err(errors::any(e)),
+        Err(e) => Err(s3_error!(InternalError, "{e}")),
     }
 }
 
@@ -299,19 +388,8 @@ impl S3 for Backend {
             ));
         }
         let store = self.store().clone();
-        let policy = store.policy();
-        let if_exists = if matches!(input.if_none_match, Some(ETagCondition::Any)) {
-            IfExists::Fail
-        } else if !policy.is_write_once(&key) {
-            IfExists::Replace
-        } else {
-            match policy.on_existing {
-                OnExisting::Verify => IfExists::Compare,
-                OnExisting::Strict => IfExists::Conflict,
-                OnExisting::Lenient => IfExists::Accept,
-            }
-        };
-        let expected_checksums = Checksum {
+        let if_exists = self.if_exists(&key, input.if_none_match.as_ref());
+        let given = Checksum {
             checksum_crc32: input.checksum_crc32.clone(),
             checksum_crc32c: input.checksum_crc32c.clone(),
             checksum_crc64nvme: input.checksum_crc64nvme.clone(),
@@ -319,23 +397,12 @@ impl S3 for Backend {
             checksum_sha256: input.checksum_sha256.clone(),
             ..Default::default()
         };
-        let mut named: Vec<String> = Vec::new();
-        if let Some(a) = &input.checksum_algorithm {
-            named.push(a.as_str().to_owned());
-        }
-        if let Some(t) = headers.get("x-amz-trailer").and_then(|v| v.to_str().ok()) {
-            for name in t.split(',') {
-                if let Some(algo) = name.trim().strip_prefix("x-amz-checksum-") {
-                    named.push(algo.to_owned());
-                }
-            }
-        }
-        let named: Vec<&str> = named.iter().map(String::as_str).collect();
-        let checks = upload::hasher_for(&expected_checksums, &named);
-        let expected = Arc::new(Mutex::new(upload::Expected {
-            content_md5: input.content_md5.clone(),
-            checksums: expected_checksums,
-        }));
+        let (checks, expected) = upload::expectations(
+            &headers,
+            input.content_md5.clone(),
+            given,
+            input.checksum_algorithm.as_ref(),
+        );
         let meta = S3Meta {
             content_type: input.content_type.clone(),
             metadata: input.metadata.clone().unwrap_or_default(),
@@ -350,25 +417,8 @@ impl S3 for Backend {
                 _ => e,
             })?;
         let mut pump = Pump::spawn(S3Sink::new(upload, checks, meta, expected.clone()));
-        if let Some(mut body) = input.body {
-            loop {
-                let next = tokio::time::timeout(self.app.cfg.body_timeout, body.next()).await;
-                let chunk = match next {
-                    Err(_) => return Err(s3_error!(RequestTimeout)),
-                    Ok(None) => break,
-                    Ok(Some(Err(e))) => {
-                        return Err(s3_error!(IncompleteBody, "reading the body: {e}"));
-                    }
-                    Ok(Some(Ok(chunk))) => chunk,
-                };
-                self.app.metrics.bytes_in.inc_by(chunk.len() as u64);
-                if pump.send(chunk).await.is_err() {
-                    return Err(match pump.join().await {
-                        Err(e) => errors::any(e),
-                        Ok(_) => s3_error!(InternalError, "the writer stopped without an error"),
-                    });
-                }
-            }
+        if let Err(e) = self.feed(input.body, &mut pump).await {
+            return Err(stopped(e, pump).await);
         }
         if let Some(trailer) = trailing_headers.and_then(|t| t.take()) {
             let mut e = expected.lock().unwrap_or_else(|p| p.into_inner());
@@ -510,6 +560,237 @@ impl S3 for Backend {
             Ok(Err(e)) => Err(errors::any(e)),
             Err(e) => Err(s3_error!(InternalError, "{e}")),
         }
+    }
+
+    async fn create_multipart_upload(
+        &self,
+        req: S3Request<CreateMultipartUploadInput>,
+    ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+        let input = req.input;
+        self.key(&input.bucket, &input.key)?;
+        self.need_bucket(&input.bucket).await?;
+        if self.store().read_only() {
+            return Err(errors::any(StoreError::ReadOnly));
+        }
+        let info = UploadInfo {
+            bucket: input.bucket.clone(),
+            key: input.key.clone(),
+            content_type: input.content_type,
+            metadata: input.metadata.unwrap_or_default(),
+            initiated_ms: SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64),
+        };
+        let uploads = self.uploads.clone();
+        let id = mpu(move || uploads.create(&info)).await?;
+        Ok(S3Response::new(CreateMultipartUploadOutput {
+            bucket: Some(input.bucket),
+            key: Some(input.key),
+            upload_id: Some(id),
+            ..Default::default()
+        }))
+    }
+
+    async fn upload_part(
+        &self,
+        req: S3Request<UploadPartInput>,
+    ) -> S3Result<S3Response<UploadPartOutput>> {
+        let S3Request {
+            input,
+            headers,
+            trailing_headers,
+            ..
+        } = req;
+        self.upload_of(&input.upload_id, &input.bucket, &input.key)
+            .await?;
+        let given = Checksum {
+            checksum_crc32: input.checksum_crc32.clone(),
+            checksum_crc32c: input.checksum_crc32c.clone(),
+            checksum_crc64nvme: input.checksum_crc64nvme.clone(),
+            checksum_sha1: input.checksum_sha1.clone(),
+            checksum_sha256: input.checksum_sha256.clone(),
+            ..Default::default()
+        };
+        let (checks, expected) = upload::expectations(
+            &headers,
+            input.content_md5.clone(),
+            given,
+            input.checksum_algorithm.as_ref(),
+        );
+        let uploads = self.uploads.clone();
+        let (id, n, e) = (input.upload_id.clone(), input.part_number, expected.clone());
+        let sink = mpu(move || uploads.part(&id, n, checks, e)).await?;
+        let mut pump = Pump::spawn(sink);
+        if let Err(e) = self.feed(input.body, &mut pump).await {
+            return Err(stopped(e, pump).await);
+        }
+        if let Some(trailer) = trailing_headers.and_then(|t| t.take()) {
+            let mut e = expected.lock().unwrap_or_else(|p| p.into_inner());
+            upload::from_trailer(&trailer, &mut e.checksums);
+        }
+        let written = pump.finish().await.map_err(errors::any)?;
+        Ok(S3Response::new(UploadPartOutput {
+            e_tag: Some(etag(&written.etag)),
+            checksum_crc32: written.checksums.checksum_crc32,
+            checksum_crc32c: written.checksums.checksum_crc32c,
+            checksum_crc64nvme: written.checksums.checksum_crc64nvme,
+            checksum_sha1: written.checksums.checksum_sha1,
+            checksum_sha256: written.checksums.checksum_sha256,
+            ..Default::default()
+        }))
+    }
+
+    async fn complete_multipart_upload(
+        &self,
+        req: S3Request<CompleteMultipartUploadInput>,
+    ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+        let input = req.input;
+        let key = self.key(&input.bucket, &input.key)?;
+        self.upload_of(&input.upload_id, &input.bucket, &input.key)
+            .await?;
+        if input.if_match.is_some() {
+            return Err(s3_error!(
+                NotImplemented,
+                "If-Match on CompleteMultipartUpload is not supported"
+            ));
+        }
+        let mut chosen = Vec::new();
+        for p in input
+            .multipart_upload
+            .and_then(|m| m.parts)
+            .unwrap_or_default()
+        {
+            let n = p
+                .part_number
+                .ok_or_else(|| s3_error!(InvalidPart, "a part without a number"))?;
+            let tag = p.e_tag.map(|t| t.value().to_owned()).unwrap_or_default();
+            chosen.push((n, tag));
+        }
+        let if_exists = self.if_exists(&key, input.if_none_match.as_ref());
+        let (uploads, store, id, k) = (
+            self.uploads.clone(),
+            self.store().clone(),
+            input.upload_id.clone(),
+            key.clone(),
+        );
+        let r = mpu(move || uploads.complete(&store, &id, &k, &chosen, if_exists)).await;
+        self.app.read_cache.forget(&key);
+        let (_, tag) = r?;
+        Ok(S3Response::new(CompleteMultipartUploadOutput {
+            bucket: Some(input.bucket.clone()),
+            key: Some(input.key.clone()),
+            e_tag: Some(etag(&tag)),
+            location: Some(format!("/{}/{}", input.bucket, input.key)),
+            ..Default::default()
+        }))
+    }
+
+    async fn abort_multipart_upload(
+        &self,
+        req: S3Request<AbortMultipartUploadInput>,
+    ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+        let input = req.input;
+        self.upload_of(&input.upload_id, &input.bucket, &input.key)
+            .await?;
+        let uploads = self.uploads.clone();
+        let id = input.upload_id.clone();
+        mpu(move || uploads.abort(&id)).await?;
+        Ok(S3Response::with_status(
+            AbortMultipartUploadOutput::default(),
+            http::StatusCode::NO_CONTENT,
+        ))
+    }
+
+    async fn list_parts(
+        &self,
+        req: S3Request<ListPartsInput>,
+    ) -> S3Result<S3Response<ListPartsOutput>> {
+        let input = req.input;
+        self.upload_of(&input.upload_id, &input.bucket, &input.key)
+            .await?;
+        let uploads = self.uploads.clone();
+        let id = input.upload_id.clone();
+        let all = mpu(move || uploads.parts(&id)).await?;
+        let after = input.part_number_marker.unwrap_or(0);
+        let max = input
+            .max_parts
+            .map_or(MAX_KEYS, |m| usize::try_from(m).unwrap_or(0).min(MAX_KEYS));
+        let rest: Vec<_> = all.into_iter().filter(|p| p.number > after).collect();
+        let truncated = rest.len() > max;
+        let page: Vec<_> = rest.into_iter().take(max).collect();
+        let next = truncated.then(|| page.last().map(|p| p.number)).flatten();
+        let parts = page
+            .into_iter()
+            .map(|p| Part {
+                part_number: Some(p.number),
+                size: i64::try_from(p.size).ok(),
+                e_tag: Some(etag(&p.etag)),
+                last_modified: Some(Timestamp::from(p.modified)),
+                ..Default::default()
+            })
+            .collect();
+        Ok(S3Response::new(ListPartsOutput {
+            bucket: Some(input.bucket),
+            key: Some(input.key),
+            upload_id: Some(input.upload_id),
+            max_parts: Some(i32::try_from(max).unwrap_or(i32::MAX)),
+            part_number_marker: input.part_number_marker,
+            next_part_number_marker: next,
+            is_truncated: Some(truncated),
+            parts: Some(parts),
+            ..Default::default()
+        }))
+    }
+
+    async fn list_multipart_uploads(
+        &self,
+        req: S3Request<ListMultipartUploadsInput>,
+    ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
+        let input = req.input;
+        self.need_bucket(&input.bucket).await?;
+        let uploads = self.uploads.clone();
+        let all = tokio::task::spawn_blocking(move || uploads.list())
+            .await
+            .map_err(|e| s3_error!(InternalError, "{e}"))?;
+        let prefix = input.prefix.clone().unwrap_or_default();
+        let key_marker = input.key_marker.clone().unwrap_or_default();
+        let max = input
+            .max_uploads
+            .map_or(MAX_KEYS, |m| usize::try_from(m).unwrap_or(0).min(MAX_KEYS));
+        let rest: Vec<_> = all
+            .into_iter()
+            .filter(|(_, u)| u.bucket == input.bucket && u.key.starts_with(&prefix))
+            .filter(|(_, u)| u.key > key_marker)
+            .collect();
+        let truncated = rest.len() > max;
+        let page: Vec<_> = rest.into_iter().take(max).collect();
+        let (next_key, next_id) = match page.last() {
+            Some((id, u)) if truncated => (Some(u.key.clone()), Some(id.clone())),
+            _ => (None, None),
+        };
+        let list = page
+            .into_iter()
+            .map(|(id, u)| MultipartUpload {
+                key: Some(u.key),
+                upload_id: Some(id),
+                initiated: Some(Timestamp::from(
+                    SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(u.initiated_ms),
+                )),
+                ..Default::default()
+            })
+            .collect();
+        Ok(S3Response::new(ListMultipartUploadsOutput {
+            bucket: Some(input.bucket),
+            prefix: input.prefix,
+            key_marker: input.key_marker,
+            upload_id_marker: input.upload_id_marker,
+            max_uploads: Some(i32::try_from(max).unwrap_or(i32::MAX)),
+            is_truncated: Some(truncated),
+            next_key_marker: next_key,
+            next_upload_id_marker: next_id,
+            uploads: Some(list),
+            ..Default::default()
+        }))
     }
 
     async fn list_objects_v2(

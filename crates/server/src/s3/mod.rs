@@ -13,6 +13,7 @@ mod errors;
 pub mod keys;
 mod listing;
 mod meta;
+mod multipart;
 mod upload;
 
 use std::path::PathBuf;
@@ -36,6 +37,8 @@ pub struct S3Config {
     pub region: String,
     /// Virtual-hosted style: `BUCKET.DOMAIN` names a bucket.
     pub domain: Option<String>,
+    /// Multipart uploads begun longer ago are removed.
+    pub upload_expiry: std::time::Duration,
 }
 
 #[derive(Clone)]
@@ -47,7 +50,7 @@ struct S3State {
 /// The S3 listener's service over `app`'s store.
 pub fn router(app: App, cfg: &S3Config) -> Result<Router, String> {
     let auth = keys::load(&cfg.keys)?;
-    let mut builder = S3ServiceBuilder::new(backend::Backend::new(app.clone(), cfg.region.clone()));
+    let mut builder = S3ServiceBuilder::new(backend::Backend::new(app.clone(), cfg));
     builder.set_auth(auth);
     if let Some(domain) = &cfg.domain {
         let host = s3s::host::SingleDomain::new(domain)

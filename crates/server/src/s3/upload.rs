@@ -27,7 +27,7 @@ pub struct Expected {
 /// Which algorithms to run: those with an expected value, the one the SDK
 /// named (`x-amz-sdk-checksum-algorithm`), and the one a trailer will carry
 /// (`x-amz-trailer`).
-pub fn hasher_for(expected: &Checksum, named: &[&str]) -> ChecksumHasher {
+fn hasher_for(expected: &Checksum, named: &[&str]) -> ChecksumHasher {
     let wants = |field: &Option<String>, name: &str| {
         field.is_some() || named.iter().any(|n| n.eq_ignore_ascii_case(name))
     };
@@ -48,6 +48,35 @@ pub fn hasher_for(expected: &Checksum, named: &[&str]) -> ChecksumHasher {
         h.sha256 = Some(Default::default());
     }
     h
+}
+
+/// The hashers to run over a body and what it must match, from the
+/// request's Content-MD5, `x-amz-checksum-*`, `x-amz-sdk-checksum-algorithm`
+/// and `x-amz-trailer` (whose values arrive after the body).
+pub fn expectations(
+    headers: &HeaderMap,
+    content_md5: Option<String>,
+    given: Checksum,
+    algorithm: Option<&s3s::dto::ChecksumAlgorithm>,
+) -> (ChecksumHasher, Arc<Mutex<Expected>>) {
+    let mut named: Vec<String> = Vec::new();
+    if let Some(a) = algorithm {
+        named.push(a.as_str().to_owned());
+    }
+    if let Some(t) = headers.get("x-amz-trailer").and_then(|v| v.to_str().ok()) {
+        for name in t.split(',') {
+            if let Some(algo) = name.trim().strip_prefix("x-amz-checksum-") {
+                named.push(algo.to_owned());
+            }
+        }
+    }
+    let named: Vec<&str> = named.iter().map(String::as_str).collect();
+    let checks = hasher_for(&given, &named);
+    let expected = Expected {
+        content_md5,
+        checksums: given,
+    };
+    (checks, Arc::new(Mutex::new(expected)))
 }
 
 /// Expected checksums carried by a trailer (`x-amz-checksum-crc32: …`).
@@ -102,6 +131,47 @@ impl S3Sink {
     }
 }
 
+/// Check the body's MD5 and checksums against what the client sent.
+pub fn verify(expected: &Mutex<Expected>, md5: &[u8; 16], computed: &Checksum) -> Result<()> {
+    let e = expected.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(want) = &e.content_md5
+        && STANDARD.decode(want.trim()).ok().as_deref() != Some(&md5[..])
+    {
+        return Err(mismatch("Content-MD5"));
+    }
+    let pairs = [
+        (
+            &e.checksums.checksum_crc32,
+            &computed.checksum_crc32,
+            "crc32",
+        ),
+        (
+            &e.checksums.checksum_crc32c,
+            &computed.checksum_crc32c,
+            "crc32c",
+        ),
+        (
+            &e.checksums.checksum_crc64nvme,
+            &computed.checksum_crc64nvme,
+            "crc64nvme",
+        ),
+        (&e.checksums.checksum_sha1, &computed.checksum_sha1, "sha1"),
+        (
+            &e.checksums.checksum_sha256,
+            &computed.checksum_sha256,
+            "sha256",
+        ),
+    ];
+    for (want, got, name) in pairs {
+        if let Some(want) = want
+            && got.as_deref() != Some(want.trim())
+        {
+            return Err(mismatch(&format!("x-amz-checksum-{name}")));
+        }
+    }
+    Ok(())
+}
+
 fn mismatch(what: &str) -> StoreError {
     StoreError::DigestMismatch(format!(
         "the {what} you specified did not match the calculated one"
@@ -127,44 +197,7 @@ impl Sink for S3Sink {
         } = self;
         let md5 = md5.finalize();
         let computed = checks.finalize();
-        {
-            let e = expected.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(want) = &e.content_md5
-                && STANDARD.decode(want.trim()).ok().as_deref() != Some(&md5[..])
-            {
-                return Err(mismatch("Content-MD5"));
-            }
-            let pairs = [
-                (
-                    &e.checksums.checksum_crc32,
-                    &computed.checksum_crc32,
-                    "CRC32",
-                ),
-                (
-                    &e.checksums.checksum_crc32c,
-                    &computed.checksum_crc32c,
-                    "CRC32C",
-                ),
-                (
-                    &e.checksums.checksum_crc64nvme,
-                    &computed.checksum_crc64nvme,
-                    "CRC64NVME",
-                ),
-                (&e.checksums.checksum_sha1, &computed.checksum_sha1, "SHA1"),
-                (
-                    &e.checksums.checksum_sha256,
-                    &computed.checksum_sha256,
-                    "SHA256",
-                ),
-            ];
-            for (want, got, name) in pairs {
-                if let Some(want) = want
-                    && got.as_deref() != Some(want.trim())
-                {
-                    return Err(mismatch(&format!("x-amz-checksum-{}", name.to_lowercase())));
-                }
-            }
-        }
+        verify(&expected, &md5, &computed)?;
         meta.etag = hex::encode(md5);
         let etag = meta.etag.clone();
         upload.attach(
