@@ -16,6 +16,17 @@ impl Store {
     /// above it that are left empty (up to, not including, the root),
     /// fsyncing each parent.
     pub fn delete(&self, key: &Key, condition: Option<&Condition>) -> Result<()> {
+        self.delete_keeping(key, condition, 0)
+    }
+
+    /// As [`Store::delete`], but the `keep` outermost directories of the
+    /// key's path stay even when emptied (an S3 bucket is the first).
+    pub fn delete_keeping(
+        &self,
+        key: &Key,
+        condition: Option<&Condition>,
+        keep: usize,
+    ) -> Result<()> {
         if self.read_only() {
             return Err(StoreError::ReadOnly);
         }
@@ -49,16 +60,19 @@ impl Store {
         }
         self.sync_dir(dir.as_fd())?;
         self.observer.deleted();
-        self.prune(root.as_fd(), key);
+        self.prune(root.as_fd(), key, keep);
         Ok(())
     }
 
     /// Remove emptied directories above `key`, innermost first. Best effort:
     /// a directory that is not empty (or anything else going wrong) stops the
     /// climb, and the delete itself has already succeeded.
-    fn prune(&self, root: rustix::fd::BorrowedFd<'_>, key: &Key) {
+    fn prune(&self, root: rustix::fd::BorrowedFd<'_>, key: &Key, keep: usize) {
         let mut dir = key.parent();
         while let Some(d) = dir {
+            if d.split('/').count() <= keep {
+                return;
+            }
             let (parent, name) = d.rsplit_once('/').unwrap_or(("", d));
             let Ok(pfd) = fsops::open_dir(root, parent) else {
                 return;

@@ -134,12 +134,7 @@ async fn handle(State(app): State<App>, req: Request) -> Response {
         Err(e) => (failed(e), None),
     };
     let status = resp.status();
-    // An error answered before a request body was read: the rest of the body
-    // may still be on the wire, so the connection cannot be reused.
-    if status.as_u16() >= 400 && matches!(method.as_str(), "PUT" | "POST" | "QUERY" | "PATCH") {
-        resp.headers_mut()
-            .insert(header::CONNECTION, HeaderValue::from_static("close"));
-    }
+    close_if_body_unread(&method, &mut resp);
     let elapsed = started.elapsed();
     if !internal {
         app.metrics.request(
@@ -162,6 +157,17 @@ async fn handle(State(app): State<App>, req: Request) -> Response {
     match slot {
         Some(slot) => held_body::hold(resp, slot),
         None => resp,
+    }
+}
+
+/// An error answered before a request body was read: the rest of the body
+/// may still be on the wire, so the connection cannot be reused.
+pub(crate) fn close_if_body_unread(method: &http::Method, resp: &mut Response) {
+    if resp.status().as_u16() >= 400
+        && matches!(method.as_str(), "PUT" | "POST" | "QUERY" | "PATCH")
+    {
+        resp.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
 }
 

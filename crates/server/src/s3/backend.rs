@@ -484,12 +484,11 @@ impl S3 for Backend {
                 )
             }
         };
+        // From `start` whatever was read before (an MD5 computed now).
         let mut file = tokio::fs::File::from_std(object.file);
-        if start > 0 {
-            file.seek(std::io::SeekFrom::Start(start))
-                .await
-                .map_err(|e| s3_error!(InternalError, "{e}"))?;
-        }
+        file.seek(std::io::SeekFrom::Start(start))
+            .await
+            .map_err(|e| s3_error!(InternalError, "{e}"))?;
         self.app.metrics.bytes_out.inc_by(len);
         let body = StreamingBlob::wrap(ReaderStream::with_capacity(file.take(len), CHUNK));
         Ok(S3Response::new(GetObjectOutput {
@@ -550,7 +549,7 @@ impl S3 for Backend {
         }
         let store = self.store().clone();
         let k = key.clone();
-        let r = tokio::task::spawn_blocking(move || store.delete(&k, None)).await;
+        let r = tokio::task::spawn_blocking(move || store.delete_keeping(&k, None, 1)).await;
         self.app.read_cache.forget(&key);
         match r {
             // Deleting what is not there is a success in S3.
@@ -560,6 +559,152 @@ impl S3 for Backend {
             Ok(Err(e)) => Err(errors::any(e)),
             Err(e) => Err(s3_error!(InternalError, "{e}")),
         }
+    }
+
+    async fn delete_objects(
+        &self,
+        req: S3Request<DeleteObjectsInput>,
+    ) -> S3Result<S3Response<DeleteObjectsOutput>> {
+        let input = req.input;
+        self.need_bucket(&input.bucket).await?;
+        if input.delete.objects.len() > MAX_KEYS {
+            return Err(s3_error!(
+                MalformedXML,
+                "at most {MAX_KEYS} keys per request"
+            ));
+        }
+        let quiet = input.delete.quiet.unwrap_or(false);
+        let mut deleted = Vec::new();
+        let mut failed = Vec::new();
+        for object in input.delete.objects {
+            let result = match self.key(&input.bucket, &object.key) {
+                Err(e) => Err(e),
+                Ok(key) => {
+                    let store = self.store().clone();
+                    let k = key.clone();
+                    let r = tokio::task::spawn_blocking(move || store.delete_keeping(&k, None, 1))
+                        .await;
+                    self.app.read_cache.forget(&key);
+                    match r {
+                        Ok(Ok(()) | Err(StoreError::NotFound | StoreError::ParentNotDir)) => Ok(()),
+                        Ok(Err(e)) => Err(errors::any(e)),
+                        Err(e) => Err(s3_error!(InternalError, "{e}")),
+                    }
+                }
+            };
+            match result {
+                Ok(()) if quiet => {}
+                Ok(()) => deleted.push(DeletedObject {
+                    key: Some(object.key),
+                    ..Default::default()
+                }),
+                Err(e) => failed.push(Error {
+                    code: Some(e.code().as_str().to_owned()),
+                    key: Some(object.key),
+                    message: e.message().map(str::to_owned),
+                    version_id: None,
+                }),
+            }
+        }
+        Ok(S3Response::new(DeleteObjectsOutput {
+            deleted: Some(deleted),
+            errors: Some(failed),
+            ..Default::default()
+        }))
+    }
+
+    async fn copy_object(
+        &self,
+        req: S3Request<CopyObjectInput>,
+    ) -> S3Result<S3Response<CopyObjectOutput>> {
+        let input = req.input;
+        let CopySource::Bucket {
+            bucket: src_bucket,
+            key: src_key,
+            version_id,
+        } = &input.copy_source
+        else {
+            return Err(s3_error!(
+                NotImplemented,
+                "copies from access points are not supported"
+            ));
+        };
+        if version_id.is_some() {
+            return Err(s3_error!(NotImplemented, "versions are not supported"));
+        }
+        let src = self.key(src_bucket, src_key)?;
+        let dest = self.key(&input.bucket, &input.key)?;
+        self.need_bucket(src_bucket).await?;
+        self.need_bucket(&input.bucket).await?;
+        let replace = input
+            .metadata_directive
+            .as_ref()
+            .is_some_and(|d| d.as_str() == MetadataDirective::REPLACE);
+        if src == dest && !replace {
+            return Err(s3_error!(
+                InvalidRequest,
+                "copying an object onto itself needs the metadata directive REPLACE"
+            ));
+        }
+        let (object, mut meta) = self.open(src).await?;
+        let modified = object.meta.modified();
+        if !conditions(
+            &meta,
+            modified,
+            input.copy_source_if_match.as_ref(),
+            input.copy_source_if_none_match.as_ref(),
+            input.copy_source_if_modified_since.as_ref(),
+            input.copy_source_if_unmodified_since.as_ref(),
+        )? {
+            return Err(s3_error!(PreconditionFailed));
+        }
+        if replace {
+            meta.content_type = input.content_type.clone();
+            meta.metadata = input.metadata.clone().unwrap_or_default();
+        }
+        let if_exists = self.if_exists(&dest, None);
+        let store = self.store().clone();
+        let d = dest.clone();
+        let etag_value = meta.etag.clone();
+        let (outcome, tag) = blocking(move || {
+            use std::io::{Read, Seek};
+            let mut file = object.file;
+            file.rewind().map_err(StoreError::from_io)?;
+            let mut upload = store.begin_upload(&d, Vec::new(), if_exists, None)?;
+            let mut buf = vec![0u8; CHUNK];
+            loop {
+                let n = file.read(&mut buf).map_err(StoreError::from_io)?;
+                if n == 0 {
+                    break;
+                }
+                upload.write(&buf[..n])?;
+            }
+            upload.attach(
+                super::meta::ATTR,
+                Box::new(move |sha256: &[u8; 32]| {
+                    meta.sha256 = hex::encode(sha256);
+                    meta.encode()
+                }),
+            )?;
+            Ok((upload.commit()?, etag_value))
+        })
+        .await
+        .map_err(|e| match e.code() {
+            s3s::S3ErrorCode::NoSuchKey => errors::any(StoreError::ParentNotDir),
+            _ => e,
+        })?;
+        self.app.read_cache.forget(&dest);
+        let written = match outcome {
+            PutOutcome::Created(m) | PutOutcome::Identical(m) => m.modified(),
+        };
+        Ok(S3Response::new(CopyObjectOutput {
+            copy_object_result: Some(CopyObjectResult {
+                e_tag: Some(etag(&tag)),
+                last_modified: Some(Timestamp::from(written)),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }))
     }
 
     async fn create_multipart_upload(

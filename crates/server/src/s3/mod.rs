@@ -78,7 +78,7 @@ async fn handle(State(s): State<S3State>, req: Request) -> Response {
             return resp;
         }
     };
-    let resp = match s.service.call(req.map(s3s::Body::http_body_unsync)).await {
+    let mut resp = match s.service.call(req.map(s3s::Body::http_body_unsync)).await {
         Ok(resp) => resp.map(Body::new),
         Err(e) => {
             tracing::error!(method = %method, path, error = ?e, "S3 request failed");
@@ -87,6 +87,7 @@ async fn handle(State(s): State<S3State>, req: Request) -> Response {
             resp
         }
     };
+    crate::http::close_if_body_unread(&method, &mut resp);
     let status = resp.status();
     let elapsed = started.elapsed();
     s.app

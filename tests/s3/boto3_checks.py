@@ -1,0 +1,204 @@
+"""boto3 against putfs's S3 listener (run by tests/s3_clients.rs).
+
+Environment: S3_URL (the listener), PLAIN_URL (the plain API of the same
+server), ROOT (its data root), AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.
+Prints one line per check and exits non-zero on the first failure.
+"""
+
+import base64
+import hashlib
+import io
+import os
+import sys
+import urllib.error
+import urllib.request
+
+import boto3
+from boto3.s3.transfer import TransferConfig
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+S3_URL = os.environ["S3_URL"]
+PLAIN_URL = os.environ["PLAIN_URL"]
+ROOT = os.environ["ROOT"]
+BUCKET = "boto3-checks"
+
+
+def client(**config):
+    # The SDK's defaults: checksums on every upload that supports them
+    # (aws-chunked bodies with a CRC trailer).
+    return boto3.client(
+        "s3",
+        endpoint_url=S3_URL,
+        region_name="us-east-1",
+        config=Config(signature_version="s3v4", retries={"max_attempts": 1}, **config),
+    )
+
+
+s3 = client()
+
+
+def check(what, cond, detail=""):
+    if not cond:
+        print(f"not ok - {what} {detail}")
+        sys.exit(1)
+    print(f"ok - {what}")
+
+
+def error_code(fn, *args, **kwargs):
+    try:
+        fn(*args, **kwargs)
+    except ClientError as e:
+        return e.response["Error"]["Code"], e.response["ResponseMetadata"]["HTTPStatusCode"]
+    return None, 200
+
+
+def plain(path):
+    with urllib.request.urlopen(f"{PLAIN_URL}/{path}") as r:
+        return r.read(), dict(r.headers)
+
+
+def on_disk(key):
+    return os.path.exists(os.path.join(ROOT, BUCKET, key))
+
+
+s3.create_bucket(Bucket=BUCKET)
+check("CreateBucket makes a directory", os.path.isdir(os.path.join(ROOT, BUCKET)))
+check("CreateBucket twice", error_code(s3.create_bucket, Bucket=BUCKET)[0] == "BucketAlreadyOwnedByYou")
+check("HeadBucket of a missing bucket", error_code(s3.head_bucket, Bucket="no-such-bucket")[1] == 404)
+
+# Default checksums: boto3 sends aws-chunked bodies with a CRC trailer.
+body = os.urandom(300_000)
+r = s3.put_object(Bucket=BUCKET, Key="dir/one.bin", Body=body, ContentType="application/x-test",
+                  Metadata={"colour": "blue"})
+check("PutObject ETag is the MD5", r["ETag"].strip('"') == hashlib.md5(body).hexdigest(), r["ETag"])
+data, headers = plain(f"{BUCKET}/dir/one.bin")
+check("the plain API reads the same bytes", data == body)
+digest = base64.b64encode(hashlib.sha256(body).digest()).decode()
+check("with the same SHA-256", headers.get("repr-digest", headers.get("Repr-Digest", "")) == f"sha-256=:{digest}:")
+h = s3.head_object(Bucket=BUCKET, Key="dir/one.bin")
+check("content type round-trips", h["ContentType"] == "application/x-test", h["ContentType"])
+check("metadata round-trips", h["Metadata"] == {"colour": "blue"}, h["Metadata"])
+
+# Written over the plain API, read over S3: the MD5 ETag.
+plain_body = os.urandom(5000)
+req = urllib.request.Request(f"{PLAIN_URL}/{BUCKET}/plain/p.bin", data=plain_body, method="PUT")
+urllib.request.urlopen(req).read()
+g = s3.get_object(Bucket=BUCKET, Key="plain/p.bin")
+check("a plain PUT reads back over S3", g["Body"].read() == plain_body)
+check("with an MD5 ETag", g["ETag"].strip('"') == hashlib.md5(plain_body).hexdigest(), g["ETag"])
+
+# Ranges and conditionals.
+g = s3.get_object(Bucket=BUCKET, Key="dir/one.bin", Range="bytes=1000-1999")
+check("a range", g["Body"].read() == body[1000:2000] and g["ContentRange"] == f"bytes 1000-1999/{len(body)}")
+g = s3.get_object(Bucket=BUCKET, Key="dir/one.bin", Range="bytes=-10")
+check("a suffix range", g["Body"].read() == body[-10:])
+check("an unsatisfiable range", error_code(s3.get_object, Bucket=BUCKET, Key="dir/one.bin",
+                                           Range=f"bytes={len(body)}-")[0] == "InvalidRange")
+etag = h["ETag"]
+check("If-None-Match with the ETag is 304",
+      error_code(s3.get_object, Bucket=BUCKET, Key="dir/one.bin", IfNoneMatch=etag)[1] == 304)
+check("If-Match with another ETag is 412",
+      error_code(s3.get_object, Bucket=BUCKET, Key="dir/one.bin", IfMatch='"0000"')[1] == 412)
+
+# Write-once, If-None-Match: *, integrity.
+check("If-None-Match: * on an existing key",
+      error_code(s3.put_object, Bucket=BUCKET, Key="dir/one.bin", Body=b"x", IfNoneMatch="*")[1] == 412)
+check("another body for a write-once key",
+      error_code(s3.put_object, Bucket=BUCKET, Key="dir/one.bin", Body=b"other")[0] == "AccessDenied")
+r = s3.put_object(Bucket=BUCKET, Key="dir/one.bin", Body=body)
+check("the same body again succeeds", r["ETag"].strip('"') == hashlib.md5(body).hexdigest())
+bad_md5 = base64.b64encode(hashlib.md5(b"not the body").digest()).decode()
+check("a wrong Content-MD5",
+      error_code(s3.put_object, Bucket=BUCKET, Key="bad/md5", Body=b"body", ContentMD5=bad_md5)[0] == "BadDigest")
+check("leaves nothing", not on_disk("bad/md5"))
+for algo, field in [("CRC32", "ChecksumCRC32"), ("CRC32C", "ChecksumCRC32C"), ("SHA1", "ChecksumSHA1"),
+                    ("SHA256", "ChecksumSHA256"), ("CRC64NVME", "ChecksumCRC64NVME")]:
+    r = s3.put_object(Bucket=BUCKET, Key=f"sum/{algo}", Body=b"checksummed", ChecksumAlgorithm=algo)
+    check(f"x-amz-checksum-{algo.lower()} is answered", r.get(field), r)
+    wrong = base64.b64encode(b"\0" * len(base64.b64decode(r[field]))).decode()
+    code = error_code(s3.put_object, Bucket=BUCKET, Key=f"sum/bad-{algo}", Body=b"checksummed",
+                      **{field: wrong})[0]
+    check(f"a wrong {algo} is BadDigest", code == "BadDigest", code)
+    check(f"and leaves nothing ({algo})", not on_disk(f"sum/bad-{algo}"))
+
+# Keys a plain file cannot hold. (botocore resolves `a/../b` to `b` before
+# sending it, so that one never reaches the server as such.)
+for bad in ["a//b", "a/./b", "ends/"]:
+    check(f"key {bad!r} is refused", error_code(s3.put_object, Bucket=BUCKET, Key=bad, Body=b"x")[0]
+          == "InvalidArgument")
+
+# Presigned URLs (SigV4), GET and PUT.
+url = s3.generate_presigned_url("get_object", Params={"Bucket": BUCKET, "Key": "dir/one.bin"}, ExpiresIn=300)
+check("a presigned GET", urllib.request.urlopen(url).read() == body)
+url = s3.generate_presigned_url("put_object", Params={"Bucket": BUCKET, "Key": "pre/put.txt"}, ExpiresIn=300)
+urllib.request.urlopen(urllib.request.Request(url, data=b"presigned", method="PUT",
+                                              headers={"Content-Type": ""})).read()
+check("a presigned PUT", plain(f"{BUCKET}/pre/put.txt")[0] == b"presigned")
+tampered = url.replace("pre%2Fput.txt", "pre%2Fother.txt").replace("pre/put.txt", "pre/other.txt")
+try:
+    urllib.request.urlopen(urllib.request.Request(tampered, data=b"x", method="PUT"))
+    check("a presigned URL for another key is refused", False)
+except urllib.error.HTTPError as e:
+    check("a presigned URL for another key is refused", e.code == 403, e.code)
+wrong_secret = boto3.client("s3", endpoint_url=S3_URL, region_name="us-east-1",
+                            aws_access_key_id=os.environ["AWS_ACCESS_KEY_ID"], aws_secret_access_key="wrong",
+                            config=Config(signature_version="s3v4", retries={"max_attempts": 1}))
+check("a wrong secret is refused", error_code(wrong_secret.list_buckets)[0] == "SignatureDoesNotMatch")
+
+# A 50 MiB multipart upload with the SDK's default checksums.
+big = os.urandom(50 * 1024 * 1024)
+s3.upload_fileobj(io.BytesIO(big), BUCKET, "big/fifty.bin",
+                  Config=TransferConfig(multipart_threshold=8 << 20, multipart_chunksize=8 << 20))
+h = s3.head_object(Bucket=BUCKET, Key="big/fifty.bin")
+parts = [big[i:i + (8 << 20)] for i in range(0, len(big), 8 << 20)]
+want = hashlib.md5(b"".join(hashlib.md5(p).digest() for p in parts)).hexdigest() + f"-{len(parts)}"
+check("multipart ETag is S3's", h["ETag"].strip('"') == want, h["ETag"])
+check("multipart bytes over the plain API", hashlib.sha256(plain(f"{BUCKET}/big/fifty.bin")[0]).digest()
+      == hashlib.sha256(big).digest())
+check("no upload left", not s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads"))
+u = s3.create_multipart_upload(Bucket=BUCKET, Key="mpu/small")
+s3.upload_part(Bucket=BUCKET, Key="mpu/small", UploadId=u["UploadId"], PartNumber=1, Body=b"a" * 100)
+p2 = s3.upload_part(Bucket=BUCKET, Key="mpu/small", UploadId=u["UploadId"], PartNumber=2, Body=b"b" * 100)
+p1 = s3.list_parts(Bucket=BUCKET, Key="mpu/small", UploadId=u["UploadId"])["Parts"][0]
+code = error_code(s3.complete_multipart_upload, Bucket=BUCKET, Key="mpu/small", UploadId=u["UploadId"],
+                  MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": p1["ETag"]},
+                                             {"PartNumber": 2, "ETag": p2["ETag"]}]})[0]
+check("a part under 5 MiB that is not the last", code == "EntityTooSmall", code)
+check("is listed", [x["UploadId"] for x in s3.list_multipart_uploads(Bucket=BUCKET)["Uploads"]] == [u["UploadId"]])
+s3.abort_multipart_upload(Bucket=BUCKET, Key="mpu/small", UploadId=u["UploadId"])
+check("abort removes it", error_code(s3.list_parts, Bucket=BUCKET, Key="mpu/small",
+                                     UploadId=u["UploadId"])[0] == "NoSuchUpload")
+check("no part is a key", not on_disk("mpu/small"))
+
+# Listings: byte order, delimiter, pagination, url encoding, V1.
+keys = ["list/a-b", "list/a/b", "list/a/c/d", "list/a0", "list/b", "list/sp ace", "list/ü"]
+for k in keys:
+    s3.put_object(Bucket=BUCKET, Key=k, Body=k.encode())
+pages = s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix="list/", PaginationConfig={"PageSize": 2})
+got = [o["Key"] for p in pages for o in p.get("Contents", [])]
+check("V2 pages of 2 in byte order", got == sorted(keys, key=lambda k: k.encode()), got)
+r = s3.list_objects_v2(Bucket=BUCKET, Prefix="list/", Delimiter="/")
+check("delimiter: keys", [o["Key"] for o in r["Contents"]] == ["list/a-b", "list/a0", "list/b", "list/sp ace", "list/ü"])
+check("delimiter: prefixes", [p["Prefix"] for p in r["CommonPrefixes"]] == ["list/a/"])
+r = s3.list_objects_v2(Bucket=BUCKET, Prefix="list/a", StartAfter="list/a-b")
+check("start-after", [o["Key"] for o in r["Contents"]] == ["list/a/b", "list/a/c/d", "list/a0"])
+r = s3.list_objects_v2(Bucket=BUCKET, Prefix="list/s", EncodingType="url")
+check("encoding-type=url", [o["Key"] for o in r["Contents"]] == ["list/sp%20ace"], r["Contents"])
+pages = s3.get_paginator("list_objects").paginate(Bucket=BUCKET, Prefix="list/", PaginationConfig={"PageSize": 3})
+got = [o["Key"] for p in pages for o in p.get("Contents", [])]
+check("V1 pages with markers", got == sorted(keys, key=lambda k: k.encode()), got)
+
+# CopyObject and DeleteObjects.
+r = s3.copy_object(Bucket=BUCKET, Key="copy/one.bin", CopySource={"Bucket": BUCKET, "Key": "dir/one.bin"})
+check("CopyObject", plain(f"{BUCKET}/copy/one.bin")[0] == body
+      and r["CopyObjectResult"]["ETag"].strip('"') == hashlib.md5(body).hexdigest())
+check("CopyObject keeps the metadata", s3.head_object(Bucket=BUCKET, Key="copy/one.bin")["Metadata"] == {"colour": "blue"})
+r = s3.delete_objects(Bucket=BUCKET, Delete={"Objects": [{"Key": k} for k in keys] + [{"Key": "list/none"}]})
+check("DeleteObjects", sorted(d["Key"] for d in r["Deleted"]) == sorted(keys + ["list/none"]) and not r.get("Errors"))
+check("the files are gone", not any(on_disk(k) for k in keys))
+
+# Not implemented: S3's XML error, 501.
+check("an operation left out answers 501", error_code(s3.get_bucket_tagging, Bucket=BUCKET)[1] == 501)
+check("DeleteBucket of a non-empty bucket", error_code(s3.delete_bucket, Bucket=BUCKET)[0] == "BucketNotEmpty")
+print("all boto3 checks passed")
