@@ -10,6 +10,7 @@ mod common;
 #[path = "common/ops.rs"]
 mod ops;
 #[path = "common/tools.rs"]
+#[allow(dead_code)]
 mod tools;
 
 use std::path::{Path, PathBuf};
