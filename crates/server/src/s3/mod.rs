@@ -63,10 +63,26 @@ pub fn router(app: App, cfg: &S3Config) -> Result<Router, String> {
         .with_state(S3State { app, service }))
 }
 
+/// `Expect: 100-continue` on an empty body: hyper answers without a `100
+/// Continue` (there is no body to ask for), which the RFC allows, but
+/// botocore then keeps the early answer's status for the connection's next
+/// request and misreads it (the aws cli stalls for its read timeout). Such
+/// an answer closes the connection.
+fn expects_continue_without_body(headers: &http::HeaderMap) -> bool {
+    let expects = headers
+        .get(http::header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    let empty = headers
+        .get(http::header::CONTENT_LENGTH)
+        .is_some_and(|v| v.as_bytes() == b"0");
+    expects && empty
+}
+
 async fn handle(State(s): State<S3State>, req: Request) -> Response {
     let started = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
+    let continue_unsent = expects_continue_without_body(req.headers());
     let slot = match s.app.limiter.request() {
         Ok(slot) => slot,
         Err(_) => {
@@ -88,6 +104,12 @@ async fn handle(State(s): State<S3State>, req: Request) -> Response {
         }
     };
     crate::http::close_if_body_unread(&method, &mut resp);
+    if continue_unsent {
+        resp.headers_mut().insert(
+            http::header::CONNECTION,
+            http::HeaderValue::from_static("close"),
+        );
+    }
     let status = resp.status();
     let elapsed = started.elapsed();
     s.app
