@@ -15,7 +15,6 @@ mod tools;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
 use common::*;
 use ops::Output;
@@ -36,18 +35,10 @@ fn start(root: &Path) -> S3 {
     let file = keys.path().join("keys");
     std::fs::write(&file, format!("# test key\n{ACCESS_KEY} {SECRET_KEY}\n")).unwrap();
     let server = Server::start(root, &["--s3-listen", "127.0.0.1:0", "--s3-keys", s(&file)]);
-    let mut url = None;
-    let found = wait_until(Duration::from_secs(10), || {
-        url = server.logs().lines().find_map(|l| {
-            l.split_once("putfs s3 listening on ")
-                .map(|(_, u)| u.trim().to_owned())
-        });
-        url.is_some()
-    });
-    assert!(found, "no S3 listening line:\n{}", server.logs());
+    let url = s3_url(&server);
     S3 {
         server,
-        url: url.unwrap_or_default(),
+        url,
         _keys: keys,
     }
 }

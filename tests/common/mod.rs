@@ -953,6 +953,21 @@ impl Rng {
     }
 }
 
+/// The S3 listener's URL, from its `putfs s3 listening on` line (a server
+/// started with `--s3-listen`).
+pub fn s3_url(s: &Server) -> String {
+    let mut url = None;
+    let found = wait_until(Duration::from_secs(10), || {
+        url = s.logs().lines().find_map(|l| {
+            l.split_once("putfs s3 listening on ")
+                .map(|(_, u)| u.trim().to_owned())
+        });
+        url.is_some()
+    });
+    assert!(found, "no S3 listening line:\n{}", s.logs());
+    url.unwrap_or_default()
+}
+
 /// A fresh temporary directory (removed on drop).
 pub fn tempdir() -> tempfile::TempDir {
     tempfile::tempdir().expect("create tempdir")
