@@ -458,19 +458,6 @@ fn files(root: &Path) -> BTreeMap<String, Vec<u8>> {
 // The tests
 // ---------------------------------------------------------------------------
 
-/// FUSE needs /dev/fuse and (here) root; CI has both.
-fn fuse_available() -> bool {
-    let ok = Path::new("/dev/fuse").exists() && unsafe { libc::geteuid() } == 0;
-    if !ok {
-        assert!(
-            std::env::var_os("PUTFS_REQUIRE_TOOLS").is_none(),
-            "the crash-model tests need /dev/fuse and root"
-        );
-        eprintln!("skipped: the crash-model tests need /dev/fuse and root");
-    }
-    ok
-}
-
 fn scenario(seed: u64) -> Scenario {
     Scenario {
         seed,

@@ -42,19 +42,6 @@ r = s3.complete_multipart_upload(Bucket="crash", Key="dir/whole.bin", UploadId=u
 print(hashlib.sha256(b"".join(parts)).hexdigest(), r["ETag"].strip('"'))
 "#;
 
-fn fuse_available() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    let ok = Path::new("/dev/fuse").exists() && unsafe { libc::geteuid() } == 0;
-    if !ok {
-        assert!(
-            std::env::var_os("PUTFS_REQUIRE_TOOLS").is_none(),
-            "the crash-model tests need /dev/fuse and root"
-        );
-        eprintln!("skipped: the crash-model tests need /dev/fuse and root");
-    }
-    ok
-}
-
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -35,19 +35,6 @@ use ops::*;
 /// Already on the target (not durable) before the transfer.
 const PRESENT: &str = "new/d1/present.bin";
 
-/// FUSE needs /dev/fuse and (here) root; CI has both.
-fn fuse_available() -> bool {
-    let ok = Path::new("/dev/fuse").exists() && unsafe { libc::geteuid() } == 0;
-    if !ok {
-        assert!(
-            std::env::var_os("PUTFS_REQUIRE_TOOLS").is_none(),
-            "the crash-model tests need /dev/fuse and root"
-        );
-        eprintln!("skipped: the crash-model tests need /dev/fuse and root");
-    }
-    ok
-}
-
 /// The old primary A (a plain directory served by putfs), its snapshot
 /// (a copy) and the gap written after it.
 struct OldPrimary {

@@ -953,6 +953,21 @@ impl Rng {
     }
 }
 
+/// Whether the crash-model tests can mount FUSE here (/dev/fuse and root;
+/// CI has both). Without them a test skips, unless `PUTFS_REQUIRE_TOOLS`.
+pub fn fuse_available() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    let ok = Path::new("/dev/fuse").exists() && unsafe { libc::geteuid() } == 0;
+    if !ok {
+        assert!(
+            std::env::var_os("PUTFS_REQUIRE_TOOLS").is_none(),
+            "the crash-model tests need /dev/fuse and root"
+        );
+        eprintln!("skipped: the crash-model tests need /dev/fuse and root");
+    }
+    ok
+}
+
 /// The S3 listener's URL, from its `putfs s3 listening on` line (a server
 /// started with `--s3-listen`).
 pub fn s3_url(s: &Server) -> String {

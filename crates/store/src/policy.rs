@@ -104,6 +104,23 @@ impl Default for Policy {
 }
 
 impl Policy {
+    /// What a write of `key` does if the key exists when it publishes:
+    /// `create_only` is the client's `If-None-Match: *`.
+    pub fn if_exists(&self, key: &Key, create_only: bool) -> super::write::IfExists {
+        use super::write::IfExists;
+        if create_only {
+            IfExists::Fail
+        } else if !self.is_write_once(key) {
+            IfExists::Replace
+        } else {
+            match self.on_existing {
+                OnExisting::Verify => IfExists::Compare,
+                OnExisting::Strict => IfExists::Conflict,
+                OnExisting::Lenient => IfExists::Accept,
+            }
+        }
+    }
+
     /// Is this key write-once?
     pub fn is_write_once(&self, key: &Key) -> bool {
         let k = key.as_str();

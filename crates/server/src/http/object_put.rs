@@ -15,9 +15,7 @@ use super::error::ApiError;
 use super::object_headers::Described;
 use super::pump::Pump;
 use crate::metrics::PutOutcomeLabel;
-use crate::store::{
-    Compare, Condition, Expected, IfExists, Key, Object, OnExisting, PutOutcome, StoreError,
-};
+use crate::store::{Compare, Condition, Expected, IfExists, Key, Object, PutOutcome, StoreError};
 
 /// Bodies up to this size (by Content-Length) are read into memory first.
 const SMALL_BODY: u64 = 64 * 1024;
@@ -66,17 +64,7 @@ async fn put_inner(
         .typed_get::<IfNoneMatch>()
         .is_some_and(|h| h == IfNoneMatch::any());
     let condition = super::conditional::write_condition(headers).map_err(ApiError::BadRequest)?;
-    let if_exists = if create_only {
-        IfExists::Fail
-    } else if !policy.is_write_once(&key) {
-        IfExists::Replace
-    } else {
-        match policy.on_existing {
-            OnExisting::Verify => IfExists::Compare,
-            OnExisting::Strict => IfExists::Conflict,
-            OnExisting::Lenient => IfExists::Accept,
-        }
-    };
+    let if_exists = policy.if_exists(&key, create_only);
     let length = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())

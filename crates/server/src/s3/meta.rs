@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use putfs_store::Object;
+use putfs_store::{Object, Upload};
 use serde::{Deserialize, Serialize};
 
 pub const ATTR: &str = "user.putfs.s3";
@@ -27,6 +27,19 @@ pub struct S3Meta {
 impl S3Meta {
     pub fn encode(&self) -> Vec<u8> {
         serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    /// Record this on the object `upload` publishes, naming the SHA-256 its
+    /// bytes turn out to have.
+    pub fn attach_to(self, upload: &mut Upload) -> putfs_store::Result<()> {
+        let mut meta = self;
+        upload.attach(
+            ATTR,
+            Box::new(move |sha256: &[u8; 32]| {
+                meta.sha256 = hex::encode(sha256);
+                meta.encode()
+            }),
+        )
     }
 
     /// The object's S3 metadata if it has some that still describes it.

@@ -20,7 +20,7 @@ use s3s::crypto::{Checksum as _, Md5};
 use s3s::dto::Checksum;
 use serde::{Deserialize, Serialize};
 
-use super::meta::{ATTR, S3Meta};
+use super::meta::S3Meta;
 use super::upload::{Expected, verify};
 
 /// Below this, only the last part may be (S3's rule).
@@ -294,19 +294,13 @@ impl Uploads {
                 upload.write(&buf[..n])?;
             }
         }
-        let mut meta = S3Meta {
+        let meta = S3Meta {
             etag: etag.clone(),
             content_type: info.content_type,
             metadata: info.metadata,
             ..S3Meta::default()
         };
-        upload.attach(
-            ATTR,
-            Box::new(move |sha256: &[u8; 32]| {
-                meta.sha256 = hex::encode(sha256);
-                meta.encode()
-            }),
-        )?;
+        meta.attach_to(&mut upload)?;
         let outcome = upload.commit()?;
         // Published: the parts are no longer needed.
         if std::fs::remove_dir_all(&dir).is_ok() {

@@ -13,7 +13,7 @@ use s3s::checksum::ChecksumHasher;
 use s3s::crypto::{Checksum as _, Md5};
 use s3s::dto::Checksum;
 
-use super::meta::{ATTR, S3Meta};
+use super::meta::S3Meta;
 
 /// What the body must match: Content-MD5 and `x-amz-checksum-*`, from the
 /// headers, or (checksums) from the trailer that follows an `aws-chunked`
@@ -200,13 +200,7 @@ impl Sink for S3Sink {
         verify(&expected, &md5, &computed)?;
         meta.etag = hex::encode(md5);
         let etag = meta.etag.clone();
-        upload.attach(
-            ATTR,
-            Box::new(move |sha256: &[u8; 32]| {
-                meta.sha256 = hex::encode(sha256);
-                meta.encode()
-            }),
-        )?;
+        meta.attach_to(&mut upload)?;
         let outcome = upload.commit()?;
         Ok(Written {
             outcome,
