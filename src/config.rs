@@ -8,10 +8,10 @@ use std::time::Duration;
 use clap::builder::BoolishValueParser;
 use clap::{Args, ValueEnum};
 
-use putfs_server::config::{HttpConfig, ReplicationConfig, ServeConfig};
+use putfs_server::config::{HttpConfig, ReplicationConfig, S3Config, ServeConfig};
 use putfs_server::forward_secret::ForwardSecret;
 use putfs_server::limits::{self, Limits};
-use putfs_server::s3::S3Config;
+
 use putfs_store::{KeyLimits, KeyMatcher, OnExisting, Policy, StoreConfig};
 
 /// `--on-existing`: the store's policy for a PUT on an existing key.

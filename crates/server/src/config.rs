@@ -53,5 +53,18 @@ pub struct ServeConfig {
     pub shutdown_timeout: Duration,
     pub log: String,
     /// The S3 listener, when `--s3-listen` is given.
-    pub s3: Option<crate::s3::S3Config>,
+    pub s3: Option<S3Config>,
+}
+
+/// `--s3-*` settings.
+#[derive(Debug, Clone)]
+pub struct S3Config {
+    /// `HOST:PORT`.
+    pub listen: String,
+    pub keys: std::path::PathBuf,
+    pub region: String,
+    /// Virtual-hosted style: `BUCKET.DOMAIN` names a bucket.
+    pub domain: Option<String>,
+    /// Multipart uploads begun longer ago are removed.
+    pub upload_expiry: Duration,
 }

@@ -11,7 +11,7 @@ use rustix::io::Errno;
 
 use super::error::{Result, StoreError};
 use super::read::Object;
-use super::write::Upload;
+use super::write::{AttrValue, Upload};
 
 /// Every attribute name starts with this.
 pub const ATTR_PREFIX: &str = "user.putfs.";
@@ -29,9 +29,6 @@ fn check_name(name: &str) -> Result<()> {
         ))))
     }
 }
-
-/// Makes an attribute's value once the body's SHA-256 is known.
-pub type AttrValue = Box<dyn FnOnce(&[u8; 32]) -> Vec<u8> + Send>;
 
 impl Upload {
     /// Record the value `make` returns (given the body's SHA-256) under

@@ -61,6 +61,10 @@ struct CreatedDir {
     path: String,
 }
 
+/// Makes an attribute's value once the body's SHA-256 is known (see
+/// `attrs`).
+pub type AttrValue = Box<dyn FnOnce(&[u8; 32]) -> Vec<u8> + Send>;
+
 /// An upload in progress. Not `Sync`; lives on one blocking thread.
 pub struct Upload {
     store: Arc<Store>,
@@ -77,7 +81,7 @@ pub struct Upload {
     written: u64,
     done: bool,
     /// Attributes to write on the file before it is made durable (`attrs`).
-    pub(crate) attached: Vec<(String, super::attrs::AttrValue)>,
+    pub(crate) attached: Vec<(String, AttrValue)>,
 }
 
 impl Store {

@@ -35,7 +35,7 @@ pub struct Backend {
 }
 
 impl Backend {
-    pub fn new(app: App, cfg: &super::S3Config) -> Backend {
+    pub fn new(app: App, cfg: &crate::config::S3Config) -> Backend {
         let uploads = Uploads::new(app.store.root_path(), app.store.fsyncs(), cfg.upload_expiry);
         Backend {
             app,

@@ -16,7 +16,6 @@ mod meta;
 mod multipart;
 mod upload;
 
-use std::path::PathBuf;
 use std::time::Instant;
 
 use axum::Router;
@@ -26,20 +25,8 @@ use axum::response::Response;
 use http::StatusCode;
 use s3s::service::{S3Service, S3ServiceBuilder};
 
+use crate::config::S3Config;
 use crate::http::App;
-
-/// `--s3-*` settings.
-#[derive(Debug, Clone)]
-pub struct S3Config {
-    /// `HOST:PORT`.
-    pub listen: String,
-    pub keys: PathBuf,
-    pub region: String,
-    /// Virtual-hosted style: `BUCKET.DOMAIN` names a bucket.
-    pub domain: Option<String>,
-    /// Multipart uploads begun longer ago are removed.
-    pub upload_expiry: std::time::Duration,
-}
 
 #[derive(Clone)]
 struct S3State {
