@@ -4,64 +4,20 @@
 //! HEAD answer never has and stalls. CONNS keep-alive connections on a tokio
 //! runtime of THREADS workers each send METHOD URL (with the given
 //! `Name: value` headers), read the answer (a body only when it has one:
-//! Content-Length, not chunked) and send the next, for SECONDS. Prints the
+//! by Content-Length or chunked) and send the next, for SECONDS. Prints the
 //! line wrk's reporter prints in scripts/bench:
 //! `BENCH requests duration_us p50_us p99_us status_errors socket_errors`.
 
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use putfs_bench_calibrate::read_answer;
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 struct Tally {
     lat: Vec<u32>,
     status_err: u64,
     sock_err: u64,
-}
-
-/// One answer from `buf` (reading more from `s` as needed): its status, and
-/// consumes its bytes. `head` = the answer has no body whatever it says.
-async fn read_answer(s: &mut TcpStream, buf: &mut Vec<u8>, head: bool) -> std::io::Result<u16> {
-    let bad = |m: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, m.to_string());
-    let mut chunk = [0u8; 16384];
-    let end = loop {
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i + 4;
-        }
-        let n = s.read(&mut chunk).await?;
-        if n == 0 {
-            return Err(bad("connection closed"));
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    };
-    let text = std::str::from_utf8(&buf[..end]).map_err(|_| bad("non-UTF-8 head"))?;
-    let status: u16 = text
-        .get(9..12)
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(|| bad("no status"))?;
-    let mut len = 0usize;
-    for line in text.split("\r\n").skip(1) {
-        if let Some((k, v)) = line.split_once(':') {
-            if k.eq_ignore_ascii_case("content-length") {
-                len = v.trim().parse().map_err(|_| bad("bad Content-Length"))?;
-            } else if k.eq_ignore_ascii_case("transfer-encoding") {
-                return Err(bad("chunked answers are not supported"));
-            }
-        }
-    }
-    if head || status == 304 || status == 204 || status < 200 {
-        len = 0;
-    }
-    buf.drain(..end);
-    while buf.len() < len {
-        let n = s.read(&mut chunk).await?;
-        if n == 0 {
-            return Err(bad("connection closed in a body"));
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    }
-    buf.drain(..len);
-    Ok(status)
 }
 
 async fn connection(addr: String, request: Vec<u8>, head: bool, end: Instant) -> Tally {
