@@ -8,8 +8,10 @@ Prints one line per check and exits non-zero on the first failure.
 import base64
 import hashlib
 import io
+import json
 import os
 import sys
+import time
 import urllib.error
 import urllib.request
 
@@ -96,6 +98,37 @@ urllib.request.urlopen(req).read()
 g = s3.get_object(Bucket=BUCKET, Key="plain/p.bin")
 check("a plain PUT reads back over S3", g["Body"].read() == plain_body)
 check("with an MD5 ETag", g["ETag"].strip('"') == hashlib.md5(plain_body).hexdigest(), g["ETag"])
+
+# A file put in place without putfs (rsync, zfs recv, cp): no digest
+# attribute. Its first S3 read records the MD5 tied to its size and mtime;
+# later reads use it and write nothing (the file's ctime stays), and a
+# change to the file is seen.
+placed = os.urandom(7000)
+os.makedirs(os.path.join(ROOT, BUCKET, "placed"), exist_ok=True)
+placed_path = os.path.join(ROOT, BUCKET, "placed/p.bin")
+with open(placed_path, "wb") as f:
+    f.write(placed)
+g = s3.get_object(Bucket=BUCKET, Key="placed/p.bin")
+check("a placed file reads over S3 with its MD5 ETag",
+      g["Body"].read() == placed and g["ETag"].strip('"') == hashlib.md5(placed).hexdigest(), g["ETag"])
+st = os.stat(placed_path)
+recorded = json.loads(os.getxattr(placed_path, "user.putfs.s3"))
+check("the description is tied to size and mtime",
+      recorded.get("stamp") == f"{st.st_size}:{st.st_mtime_ns}", recorded)
+# The kernel stamps ctime from a coarse clock: let it move on first, so a
+# rewrite of the attribute would show.
+while time.time_ns() < st.st_ctime_ns + 50_000_000:
+    time.sleep(0.01)
+for _ in range(3):
+    s3.get_object(Bucket=BUCKET, Key="placed/p.bin")["Body"].read()
+check("later reads write no attribute (ctime unchanged)", os.stat(placed_path).st_ctime_ns == st.st_ctime_ns)
+placed2 = os.urandom(7001)
+with open(placed_path, "wb") as f:
+    f.write(placed2)
+os.utime(placed_path, ns=(1, 1_000_000_000))
+g = s3.get_object(Bucket=BUCKET, Key="placed/p.bin")
+check("a changed placed file gets a new ETag",
+      g["Body"].read() == placed2 and g["ETag"].strip('"') == hashlib.md5(placed2).hexdigest(), g["ETag"])
 
 # Ranges and conditionals.
 g = s3.get_object(Bucket=BUCKET, Key="dir/one.bin", Range="bytes=1000-1999")

@@ -128,7 +128,7 @@ impl Backend {
             .map_err(|e| errors::invalid_key(&e.to_string()))
     }
 
-    async fn need_bucket(&self, bucket: &str) -> S3Result<()> {
+    pub(super) async fn need_bucket(&self, bucket: &str) -> S3Result<()> {
         let store = self.store().clone();
         let b = bucket.to_owned();
         let exists = blocking(move || store.has_top_dir(&b)).await?;
@@ -193,9 +193,6 @@ async fn blocking<T: Send + 'static>(
 /// The object's S3 metadata: recorded, or (an object written over the plain
 /// API, or changed since) computed now and remembered.
 fn describe(object: &mut Object) -> Result<S3Meta, StoreError> {
-    if object.meta.sha256.is_none() {
-        object.digests(&[])?;
-    }
     if let Some(meta) = S3Meta::of(object) {
         return Ok(meta);
     }
@@ -213,6 +210,11 @@ fn describe(object: &mut Object) -> Result<S3Meta, StoreError> {
     }
     let meta = S3Meta {
         sha256: object.meta.sha256.map(hex::encode).unwrap_or_default(),
+        stamp: object
+            .meta
+            .sha256
+            .is_none()
+            .then(|| super::meta::stamp(object)),
         etag: hex::encode(md5.finalize()),
         ..S3Meta::default()
     };
@@ -278,12 +280,12 @@ fn not_modified(meta: &S3Meta, modified: SystemTime) -> s3s::S3Error {
     e
 }
 
-fn max_keys(m: Option<i32>) -> usize {
+pub(super) fn max_keys(m: Option<i32>) -> usize {
     m.map_or(MAX_KEYS, |m| usize::try_from(m).unwrap_or(0).min(MAX_KEYS))
 }
 
 /// `encoding-type=url`: keys and prefixes percent-encoded in the answer.
-fn encoder(encoding: Option<&EncodingType>) -> impl Fn(String) -> String + use<> {
+pub(super) fn encoder(encoding: Option<&EncodingType>) -> impl Fn(String) -> String + use<> {
     let url = encoding.is_some_and(|e| e.as_str() == EncodingType::URL);
     move |s: String| {
         if url {
@@ -986,6 +988,13 @@ impl S3 for Backend {
         }))
     }
 
+    async fn list_object_versions(
+        &self,
+        req: S3Request<ListObjectVersionsInput>,
+    ) -> S3Result<S3Response<ListObjectVersionsOutput>> {
+        super::versions::list(self, req.input).await
+    }
+
     async fn list_objects(
         &self,
         req: S3Request<ListObjectsInput>,
@@ -1028,7 +1037,7 @@ impl S3 for Backend {
 }
 
 impl Backend {
-    async fn list(
+    pub(super) async fn list(
         &self,
         bucket: &str,
         prefix: Option<&str>,
@@ -1060,7 +1069,7 @@ impl Backend {
 
     /// The page's objects with their ETags (each object's attribute, or its
     /// MD5 computed once and remembered), and its common prefixes.
-    async fn render(
+    pub(super) async fn render(
         &self,
         bucket: &str,
         page: listing::Page,

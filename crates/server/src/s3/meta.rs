@@ -3,7 +3,10 @@
 //! (the MD5 of the body, or of the parts' MD5s with `-N`), the content
 //! type and the `x-amz-meta-*` metadata. It names the SHA-256 of the bytes
 //! it was written with and is trusted only while the object's SHA-256 (the
-//! store's, checked against size and mtime) is still that.
+//! store's, checked against size and mtime) is still that. An object the
+//! store keeps no SHA-256 for (a file put in place by rsync, zfs recv or
+//! `cp`) is described by its size and mtime instead, as the store's own
+//! digest attribute is: the MD5 is computed on its first S3 read only.
 
 use std::collections::HashMap;
 
@@ -18,6 +21,10 @@ pub struct S3Meta {
     pub sha256: String,
     /// The ETag without quotes.
     pub etag: String,
+    /// `SIZE:MTIME_NS` of the file this describes, when the store knew no
+    /// SHA-256 for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stamp: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content_type: Option<String>,
     #[serde(default, skip_serializing_if = "HashMap::is_empty")]
@@ -46,7 +53,15 @@ impl S3Meta {
     pub fn of(object: &Object) -> Option<S3Meta> {
         let raw = object.attr(ATTR)?;
         let meta: S3Meta = serde_json::from_slice(&raw).ok()?;
-        let sha = object.meta.sha256.map(hex::encode)?;
-        (meta.sha256 == sha).then_some(meta)
+        let valid = match object.meta.sha256 {
+            Some(sha) => meta.sha256 == hex::encode(sha),
+            None => meta.stamp.as_deref() == Some(stamp(object).as_str()),
+        };
+        valid.then_some(meta)
     }
+}
+
+/// What ties a description to a file the store has no SHA-256 for.
+pub fn stamp(object: &Object) -> String {
+    format!("{}:{}", object.meta.size, object.meta.mtime_ns)
 }

@@ -15,6 +15,7 @@ mod listing;
 mod meta;
 mod multipart;
 mod upload;
+mod versions;
 
 use std::time::Instant;
 
