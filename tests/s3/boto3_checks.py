@@ -148,8 +148,13 @@ check("If-None-Match: * on an existing key",
       error_code(s3.put_object, Bucket=BUCKET, Key="dir/one.bin", Body=b"x", IfNoneMatch="*")[1] == 412)
 check("another body for a write-once key",
       error_code(s3.put_object, Bucket=BUCKET, Key="dir/one.bin", Body=b"other")[0] == "AccessDenied")
-r = s3.put_object(Bucket=BUCKET, Key="dir/one.bin", Body=body)
-check("the same body again succeeds", r["ETag"].strip('"') == hashlib.md5(body).hexdigest())
+r = s3.put_object(Bucket=BUCKET, Key="dir/one.bin", Body=body, ContentType="application/x-test",
+                  Metadata={"colour": "blue"})
+check("the same body and metadata again succeeds", r["ETag"].strip('"') == hashlib.md5(body).hexdigest())
+check("the same body with other metadata is refused",
+      error_code(s3.put_object, Bucket=BUCKET, Key="dir/one.bin", Body=body, ContentType="application/x-test",
+                 Metadata={"colour": "red"})[0] == "AccessDenied")
+check("and the metadata stays", s3.head_object(Bucket=BUCKET, Key="dir/one.bin")["Metadata"] == {"colour": "blue"})
 bad_md5 = base64.b64encode(hashlib.md5(b"not the body").digest()).decode()
 check("a wrong Content-MD5",
       error_code(s3.put_object, Bucket=BUCKET, Key="bad/md5", Body=b"body", ContentMD5=bad_md5)[0] == "BadDigest")
@@ -163,6 +168,21 @@ for algo, field in [("CRC32", "ChecksumCRC32"), ("CRC32C", "ChecksumCRC32C"), ("
                       **{field: wrong})[0]
     check(f"a wrong {algo} is BadDigest", code == "BadDigest", code)
     check(f"and leaves nothing ({algo})", not on_disk(f"sum/bad-{algo}"))
+    h = s3.head_object(Bucket=BUCKET, Key=f"sum/{algo}")
+    check(f"HEAD names no {algo} unless asked", field not in h)
+    h = s3.head_object(Bucket=BUCKET, Key=f"sum/{algo}", ChecksumMode="ENABLED")
+    check(f"HEAD with checksum mode gives the {algo}", h.get(field) == r[field], h)
+
+# Representation headers round-trip; aws-chunked is how a body was sent,
+# not what the object is.
+s3.put_object(Bucket=BUCKET, Key="headers/h.gz", Body=b"x", CacheControl="max-age=60",
+              ContentDisposition='attachment; filename="h.gz"', ContentEncoding="aws-chunked, gzip",
+              ContentLanguage="en", Expires="Thu, 01 Dec 2044 16:00:00 GMT")
+h = s3.head_object(Bucket=BUCKET, Key="headers/h.gz")
+check("Cache-Control, Content-Disposition, Content-Encoding, Content-Language, Expires round-trip",
+      (h.get("CacheControl"), h.get("ContentDisposition"), h.get("ContentEncoding"), h.get("ContentLanguage"),
+       h.get("Expires") and h["Expires"].year)
+      == ("max-age=60", 'attachment; filename="h.gz"', "gzip", "en", 2044), h)
 
 # Keys a plain file cannot hold. (botocore resolves `a/../b` to `b` before
 # sending it, so that one never reaches the server as such.)
@@ -199,6 +219,16 @@ check("multipart ETag is S3's", h["ETag"].strip('"') == want, h["ETag"])
 check("multipart bytes over the plain API", hashlib.sha256(plain(f"{BUCKET}/big/fifty.bin")[0]).digest()
       == hashlib.sha256(big).digest())
 check("no upload left", not s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads"))
+u = s3.create_multipart_upload(Bucket=BUCKET, Key="mpu/retried")
+p1 = s3.upload_part(Bucket=BUCKET, Key="mpu/retried", UploadId=u["UploadId"], PartNumber=1, Body=b"r" * 100)
+done = {"Parts": [{"PartNumber": 1, "ETag": p1["ETag"]}]}
+first = s3.complete_multipart_upload(Bucket=BUCKET, Key="mpu/retried", UploadId=u["UploadId"], MultipartUpload=done)
+again = s3.complete_multipart_upload(Bucket=BUCKET, Key="mpu/retried", UploadId=u["UploadId"], MultipartUpload=done)
+check("a retried CompleteMultipartUpload answers the same ETag", first["ETag"] == again["ETag"], again)
+other = {"Parts": [{"PartNumber": 1, "ETag": '"' + "0" * 32 + '"'}]}
+code = error_code(s3.complete_multipart_upload, Bucket=BUCKET, Key="mpu/retried", UploadId=u["UploadId"],
+                  MultipartUpload=other)[0]
+check("one naming other parts is NoSuchUpload", code == "NoSuchUpload", code)
 u = s3.create_multipart_upload(Bucket=BUCKET, Key="mpu/small")
 s3.upload_part(Bucket=BUCKET, Key="mpu/small", UploadId=u["UploadId"], PartNumber=1, Body=b"a" * 100)
 p2 = s3.upload_part(Bucket=BUCKET, Key="mpu/small", UploadId=u["UploadId"], PartNumber=2, Body=b"b" * 100)

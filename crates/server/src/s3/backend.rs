@@ -13,8 +13,8 @@ use tokio_util::io::ReaderStream;
 
 use super::errors;
 use super::listing::{self, Query};
-use super::meta::S3Meta;
-use super::multipart::{MpuError, UploadInfo, Uploads};
+use super::meta::{Headers, S3Meta};
+use super::multipart::{self, MpuError, UploadInfo, Uploads};
 use super::upload::{self, S3Sink, Written};
 use crate::http::App;
 use crate::http::pump::Pump;
@@ -82,6 +82,50 @@ impl Backend {
     fn if_exists(&self, key: &Key, if_none_match: Option<&ETagCondition>) -> IfExists {
         let create_only = matches!(if_none_match, Some(ETagCondition::Any));
         self.store().policy().if_exists(key, create_only)
+    }
+
+    /// A write that found its bytes already there (`Identical`) under a
+    /// write-once key succeeded only if the object also has the description
+    /// (content type, metadata, headers) the write asked for: the same bytes
+    /// with other metadata are another object, which write-once refuses.
+    async fn same_description(
+        &self,
+        key: &Key,
+        outcome: PutOutcome,
+        wanted: &S3Meta,
+        if_exists: IfExists,
+    ) -> S3Result<()> {
+        if !matches!(outcome, PutOutcome::Identical(_))
+            || !matches!(if_exists, IfExists::Compare | IfExists::Conflict)
+        {
+            return Ok(());
+        }
+        let store = self.store().clone();
+        let k = key.clone();
+        let existing = blocking(move || {
+            let object = store.open_object(&k)?;
+            Ok(S3Meta::of(&object))
+        })
+        .await?;
+        if S3Meta::same_as(existing.as_ref(), wanted) {
+            Ok(())
+        } else {
+            Err(s3_error!(
+                AccessDenied,
+                "the key is write-once and already holds these bytes with other metadata"
+            ))
+        }
+    }
+
+    /// The recorded S3 ETag of the object at `key`, if it has one.
+    async fn etag_of(&self, key: &Key) -> Option<String> {
+        let store = self.store().clone();
+        let k = key.clone();
+        blocking(move || Ok(S3Meta::of(&store.open_object(&k)?)))
+            .await
+            .ok()
+            .flatten()
+            .map(|m| m.etag)
     }
 
     /// Feed a request body into a pump. `Err(Some)`: the body failed or
@@ -220,6 +264,15 @@ fn describe(object: &mut Object) -> Result<S3Meta, StoreError> {
     };
     object.remember_attr(super::meta::ATTR, &meta.encode());
     Ok(meta)
+}
+
+/// The recorded checksums when the read asked for them.
+fn checksums_if(meta: &S3Meta, mode: Option<&ChecksumMode>) -> Checksum {
+    if mode.is_some_and(|m| m.as_str() == ChecksumMode::ENABLED) {
+        meta.checksum()
+    } else {
+        Checksum::default()
+    }
 }
 
 fn etag(value: &str) -> ETag {
@@ -424,8 +477,16 @@ impl S3 for Backend {
         let meta = S3Meta {
             content_type: input.content_type.clone(),
             metadata: input.metadata.clone().unwrap_or_default(),
+            headers: Headers::new(
+                input.cache_control.clone(),
+                input.content_disposition.clone(),
+                input.content_encoding.clone(),
+                input.content_language.clone(),
+                input.expires.as_ref(),
+            ),
             ..S3Meta::default()
         };
+        let wanted = meta.clone();
         let k = key.clone();
         let st = store.clone();
         let upload = blocking(move || st.begin_upload(&k, Vec::new(), if_exists, None))
@@ -449,6 +510,8 @@ impl S3 for Backend {
             etag: tag,
             checksums,
         } = result.map_err(errors::any)?;
+        self.same_description(&key, outcome, &wanted, if_exists)
+            .await?;
         let size = match outcome {
             PutOutcome::Created(m) | PutOutcome::Identical(m) => m.size,
         };
@@ -506,6 +569,13 @@ impl S3 for Backend {
             .map_err(|e| s3_error!(InternalError, "{e}"))?;
         self.app.metrics.bytes_out.inc_by(len);
         let body = StreamingBlob::wrap(ReaderStream::with_capacity(file.take(len), CHUNK));
+        // A checksum is of the whole object: a part of it gets none (SDKs
+        // check what they are given against the bytes they received).
+        let sums = if content_range.is_none() {
+            checksums_if(&meta, input.checksum_mode.as_ref())
+        } else {
+            Checksum::default()
+        };
         Ok(S3Response::new(GetObjectOutput {
             body: Some(body),
             content_length: i64::try_from(len).ok(),
@@ -515,6 +585,16 @@ impl S3 for Backend {
             last_modified: Some(Timestamp::from(modified)),
             content_type: meta.content_type.clone(),
             metadata: (!meta.metadata.is_empty()).then(|| meta.metadata.clone()),
+            cache_control: meta.headers.cache_control.clone(),
+            content_disposition: meta.headers.content_disposition.clone(),
+            content_encoding: meta.headers.content_encoding.clone(),
+            content_language: meta.headers.content_language.clone(),
+            expires: meta.headers.expires(),
+            checksum_crc32: sums.checksum_crc32,
+            checksum_crc32c: sums.checksum_crc32c,
+            checksum_crc64nvme: sums.checksum_crc64nvme,
+            checksum_sha1: sums.checksum_sha1,
+            checksum_sha256: sums.checksum_sha256,
             ..Default::default()
         }))
     }
@@ -535,8 +615,19 @@ impl S3 for Backend {
                 input.if_unmodified_since.as_ref(),
             )
             .await?;
+        let sums = checksums_if(&meta, input.checksum_mode.as_ref());
         Ok(S3Response::new(HeadObjectOutput {
             content_length: i64::try_from(object.meta.size).ok(),
+            cache_control: meta.headers.cache_control.clone(),
+            content_disposition: meta.headers.content_disposition.clone(),
+            content_encoding: meta.headers.content_encoding.clone(),
+            content_language: meta.headers.content_language.clone(),
+            expires: meta.headers.expires(),
+            checksum_crc32: sums.checksum_crc32,
+            checksum_crc32c: sums.checksum_crc32c,
+            checksum_crc64nvme: sums.checksum_crc64nvme,
+            checksum_sha1: sums.checksum_sha1,
+            checksum_sha256: sums.checksum_sha256,
             accept_ranges: Some("bytes".into()),
             e_tag: Some(etag(&meta.etag)),
             last_modified: Some(Timestamp::from(modified)),
@@ -673,7 +764,15 @@ impl S3 for Backend {
         if replace {
             meta.content_type = input.content_type.clone();
             meta.metadata = input.metadata.clone().unwrap_or_default();
+            meta.headers = Headers::new(
+                input.cache_control.clone(),
+                input.content_disposition.clone(),
+                input.content_encoding.clone(),
+                input.content_language.clone(),
+                input.expires.as_ref(),
+            );
         }
+        let wanted = meta.clone();
         let if_exists = self.if_exists(&dest, None);
         let store = self.store().clone();
         let d = dest.clone();
@@ -700,6 +799,8 @@ impl S3 for Backend {
             _ => e,
         })?;
         self.app.read_cache.forget(&dest);
+        self.same_description(&dest, outcome, &wanted, if_exists)
+            .await?;
         let written = match outcome {
             PutOutcome::Created(m) | PutOutcome::Identical(m) => m.modified(),
         };
@@ -728,6 +829,13 @@ impl S3 for Backend {
             key: input.key.clone(),
             content_type: input.content_type,
             metadata: input.metadata.unwrap_or_default(),
+            headers: Headers::new(
+                input.cache_control,
+                input.content_disposition,
+                input.content_encoding,
+                input.content_language,
+                input.expires.as_ref(),
+            ),
             initiated_ms: SystemTime::now()
                 .duration_since(SystemTime::UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as u64),
@@ -738,6 +846,7 @@ impl S3 for Backend {
             bucket: Some(input.bucket),
             key: Some(input.key),
             upload_id: Some(id),
+            checksum_algorithm: input.checksum_algorithm,
             ..Default::default()
         }))
     }
@@ -797,14 +906,6 @@ impl S3 for Backend {
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
         let input = req.input;
         let key = self.key(&input.bucket, &input.key)?;
-        self.upload_of(&input.upload_id, &input.bucket, &input.key)
-            .await?;
-        if input.if_match.is_some() {
-            return Err(s3_error!(
-                NotImplemented,
-                "If-Match on CompleteMultipartUpload is not supported"
-            ));
-        }
         let mut chosen = Vec::new();
         for p in input
             .multipart_upload
@@ -816,6 +917,33 @@ impl S3 for Backend {
                 .ok_or_else(|| s3_error!(InvalidPart, "a part without a number"))?;
             let tag = p.e_tag.map(|t| t.value().to_owned()).unwrap_or_default();
             chosen.push((n, tag));
+        }
+        if let Err(e) = self
+            .upload_of(&input.upload_id, &input.bucket, &input.key)
+            .await
+        {
+            // A retried Complete whose first answer was lost: the upload is
+            // gone, and the object it made is there (same parts, same ETag).
+            let tag = multipart::multipart_etag(chosen.iter().map(|(_, t)| t.as_str()));
+            if *e.code() == s3s::S3ErrorCode::NoSuchUpload
+                && !chosen.is_empty()
+                && self.etag_of(&key).await.as_deref() == Some(tag.as_str())
+            {
+                return Ok(S3Response::new(CompleteMultipartUploadOutput {
+                    bucket: Some(input.bucket.clone()),
+                    key: Some(input.key.clone()),
+                    e_tag: Some(etag(&tag)),
+                    location: Some(format!("/{}/{}", input.bucket, input.key)),
+                    ..Default::default()
+                }));
+            }
+            return Err(e);
+        }
+        if input.if_match.is_some() {
+            return Err(s3_error!(
+                NotImplemented,
+                "If-Match on CompleteMultipartUpload is not supported"
+            ));
         }
         let if_exists = self.if_exists(&key, input.if_none_match.as_ref());
         let (uploads, store, id, k) = (
@@ -974,7 +1102,7 @@ impl S3 for Backend {
         Ok(S3Response::new(ListObjectsV2Output {
             name: Some(input.bucket),
             prefix: Some(enc(input.prefix.unwrap_or_default())),
-            delimiter: input.delimiter.map(&enc),
+            delimiter: input.delimiter.filter(|d| !d.is_empty()).map(&enc),
             start_after: input.start_after.map(&enc),
             max_keys: Some(i32::try_from(max).unwrap_or(i32::MAX)),
             key_count: Some(i32::try_from(count).unwrap_or(i32::MAX)),
@@ -1023,7 +1151,7 @@ impl S3 for Backend {
         Ok(S3Response::new(ListObjectsOutput {
             name: Some(input.bucket),
             prefix: Some(enc(input.prefix.unwrap_or_default())),
-            delimiter: input.delimiter.map(&enc),
+            delimiter: input.delimiter.filter(|d| !d.is_empty()).map(&enc),
             marker: Some(enc(input.marker.unwrap_or_default())),
             max_keys: Some(i32::try_from(max).unwrap_or(i32::MAX)),
             is_truncated: Some(truncated),
@@ -1049,7 +1177,7 @@ impl Backend {
         let (bucket, prefix, delimiter, after) = (
             bucket.to_owned(),
             prefix.unwrap_or_default().to_owned(),
-            delimiter.map(str::to_owned),
+            delimiter.filter(|d| !d.is_empty()).map(str::to_owned),
             after.to_owned(),
         );
         blocking(move || {

@@ -8,9 +8,10 @@
 //! `cp`) is described by its size and mtime instead, as the store's own
 //! digest attribute is: the MD5 is computed on its first S3 read only.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use putfs_store::{Object, Upload};
+use s3s::dto::Checksum;
 use serde::{Deserialize, Serialize};
 
 pub const ATTR: &str = "user.putfs.s3";
@@ -29,6 +30,78 @@ pub struct S3Meta {
     pub content_type: Option<String>,
     #[serde(default, skip_serializing_if = "HashMap::is_empty")]
     pub metadata: HashMap<String, String>,
+    #[serde(flatten)]
+    pub headers: Headers,
+    /// The checksums the upload was verified with (`crc32`, `sha256`, …:
+    /// base64, as S3 gives them back with `x-amz-checksum-mode: ENABLED`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub checksums: BTreeMap<String, String>,
+}
+
+/// The representation headers an S3 write sets and reads give back.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Headers {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_control: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_disposition: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_encoding: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_language: Option<String>,
+    /// An HTTP date, as given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<String>,
+}
+
+impl Headers {
+    pub fn new(
+        cache_control: Option<String>,
+        content_disposition: Option<String>,
+        content_encoding: Option<String>,
+        content_language: Option<String>,
+        expires: Option<&s3s::dto::Timestamp>,
+    ) -> Headers {
+        Headers {
+            cache_control,
+            content_disposition,
+            content_encoding: content_encoding.and_then(|e| without_aws_chunked(&e)),
+            content_language,
+            expires: expires.and_then(|t| {
+                let mut buf = Vec::new();
+                t.format(s3s::dto::TimestampFormat::HttpDate, &mut buf)
+                    .ok()?;
+                String::from_utf8(buf).ok()
+            }),
+        }
+    }
+
+    pub fn expires(&self) -> Option<s3s::dto::Timestamp> {
+        let e = self.expires.as_deref()?;
+        s3s::dto::Timestamp::parse(s3s::dto::TimestampFormat::HttpDate, e).ok()
+    }
+}
+
+/// A Content-Encoding without `aws-chunked`, which names how the request's
+/// body was framed, not what the object is; `None` when nothing is left.
+fn without_aws_chunked(encoding: &str) -> Option<String> {
+    let kept: Vec<&str> = encoding
+        .split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty() && !e.eq_ignore_ascii_case("aws-chunked"))
+        .collect();
+    (!kept.is_empty()).then(|| kept.join(", "))
+}
+
+/// `(name, value)` of every checksum in `c`.
+fn checksum_fields(c: &Checksum) -> [(&'static str, &Option<String>); 5] {
+    [
+        ("crc32", &c.checksum_crc32),
+        ("crc32c", &c.checksum_crc32c),
+        ("crc64nvme", &c.checksum_crc64nvme),
+        ("sha1", &c.checksum_sha1),
+        ("sha256", &c.checksum_sha256),
+    ]
 }
 
 impl S3Meta {
@@ -47,6 +120,40 @@ impl S3Meta {
                 meta.encode()
             }),
         )
+    }
+
+    /// Keep the checksums an upload was verified with.
+    pub fn record_checksums(&mut self, c: &Checksum) {
+        for (name, value) in checksum_fields(c) {
+            if let Some(v) = value {
+                self.checksums.insert(name.to_owned(), v.clone());
+            }
+        }
+    }
+
+    /// The recorded checksums, for a read that asked for them.
+    pub fn checksum(&self) -> Checksum {
+        let get = |n: &str| self.checksums.get(n).cloned();
+        Checksum {
+            checksum_crc32: get("crc32"),
+            checksum_crc32c: get("crc32c"),
+            checksum_crc64nvme: get("crc64nvme"),
+            checksum_sha1: get("sha1"),
+            checksum_sha256: get("sha256"),
+            ..Default::default()
+        }
+    }
+
+    /// Does this (an object's recorded description, if any) say what a new
+    /// write of the same bytes asks for? A write-once key that already holds
+    /// the bytes accepts the write only then: other metadata on the same
+    /// bytes is another object.
+    pub fn same_as(existing: Option<&S3Meta>, wanted: &S3Meta) -> bool {
+        let empty = S3Meta::default();
+        let e = existing.unwrap_or(&empty);
+        e.content_type == wanted.content_type
+            && e.metadata == wanted.metadata
+            && e.headers == wanted.headers
     }
 
     /// The object's S3 metadata if it has some that still describes it.

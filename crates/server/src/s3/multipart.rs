@@ -38,6 +38,8 @@ pub struct UploadInfo {
     pub content_type: Option<String>,
     #[serde(default)]
     pub metadata: std::collections::HashMap<String, String>,
+    #[serde(flatten)]
+    pub headers: super::meta::Headers,
     /// Milliseconds since the epoch.
     pub initiated_ms: u64,
 }
@@ -259,7 +261,6 @@ impl Uploads {
         }
         let have = self.parts(id)?;
         let mut files = Vec::with_capacity(chosen.len());
-        let mut md5s = Vec::with_capacity(chosen.len() * 16);
         let mut previous = 0;
         for (i, (n, etag)) in chosen.iter().enumerate() {
             if *n <= previous {
@@ -276,12 +277,9 @@ impl Uploads {
             if part.size < MIN_PART && i + 1 < chosen.len() {
                 return Err(MpuError::EntityTooSmall);
             }
-            md5s.extend_from_slice(&hex::decode(&part.etag).unwrap_or_default());
             files.push(dir.join(part_name(*n)));
         }
-        let mut whole = Md5::default();
-        whole.update(&md5s);
-        let etag = format!("{}-{}", hex::encode(whole.finalize()), chosen.len());
+        let etag = multipart_etag(chosen.iter().map(|(_, tag)| tag.as_str()));
         let mut upload = store.begin_upload(key, Vec::new(), if_exists, None)?;
         let mut buf = vec![0u8; 1024 * 1024];
         for path in &files {
@@ -298,6 +296,7 @@ impl Uploads {
             etag: etag.clone(),
             content_type: info.content_type,
             metadata: info.metadata,
+            headers: info.headers,
             ..S3Meta::default()
         };
         meta.attach_to(&mut upload)?;
@@ -308,6 +307,17 @@ impl Uploads {
         }
         Ok((outcome, etag))
     }
+}
+
+/// S3's ETag of an object made of parts with these ETags (hex MD5s):
+/// the MD5 of their MD5s, then `-` and how many there are.
+pub fn multipart_etag<'a>(parts: impl ExactSizeIterator<Item = &'a str>) -> String {
+    let n = parts.len();
+    let mut whole = Md5::default();
+    for tag in parts {
+        whole.update(&hex::decode(tag.trim_matches('"')).unwrap_or_default());
+    }
+    format!("{}-{n}", hex::encode(whole.finalize()))
 }
 
 /// A part's MD5: recorded, or computed from its bytes.

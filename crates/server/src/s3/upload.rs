@@ -199,6 +199,7 @@ impl Sink for S3Sink {
         let computed = checks.finalize();
         verify(&expected, &md5, &computed)?;
         meta.etag = hex::encode(md5);
+        meta.record_checksums(&computed);
         let etag = meta.etag.clone();
         meta.attach_to(&mut upload)?;
         let outcome = upload.commit()?;

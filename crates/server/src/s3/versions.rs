@@ -61,7 +61,7 @@ pub(super) async fn list(
     Ok(S3Response::new(ListObjectVersionsOutput {
         name: Some(input.bucket),
         prefix: Some(enc(input.prefix.unwrap_or_default())),
-        delimiter: input.delimiter.map(&enc),
+        delimiter: input.delimiter.filter(|d| !d.is_empty()).map(&enc),
         key_marker: Some(enc(input.key_marker.unwrap_or_default())),
         version_id_marker: Some(input.version_id_marker.unwrap_or_default()),
         max_keys: Some(i32::try_from(max).unwrap_or(i32::MAX)),
