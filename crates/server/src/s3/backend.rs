@@ -275,6 +275,14 @@ fn checksums_if(meta: &S3Meta, mode: Option<&ChecksumMode>) -> Checksum {
     }
 }
 
+/// The one owner of every bucket and object: keys share one namespace.
+pub(super) fn owner() -> Owner {
+    Owner {
+        display_name: Some("putfs".into()),
+        id: Some("putfs".into()),
+    }
+}
+
 fn etag(value: &str) -> ETag {
     ETag::Strong(value.to_owned())
 }
@@ -361,13 +369,36 @@ const URL_KEY: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
 impl S3 for Backend {
     async fn list_buckets(
         &self,
-        _req: S3Request<ListBucketsInput>,
+        req: S3Request<ListBucketsInput>,
     ) -> S3Result<S3Response<ListBucketsOutput>> {
+        let input = req.input;
+        let after = match &input.continuation_token {
+            Some(t) => decode_token(t)?,
+            None => String::new(),
+        };
+        let max = match input.max_buckets {
+            None => usize::MAX,
+            Some(n @ 1..=10_000) => n as usize,
+            Some(_) => {
+                return Err(s3_error!(
+                    InvalidArgument,
+                    "max-buckets must be between 1 and 10000"
+                ));
+            }
+        };
         let store = self.store().clone();
-        let dirs = blocking(move || store.top_dirs()).await?;
+        let mut dirs = blocking(move || store.top_dirs()).await?;
+        dirs.retain(|d| {
+            s3s::path::check_bucket_name(&d.name)
+                && d.name.as_str() > after.as_str()
+                && d.name
+                    .starts_with(input.prefix.as_deref().unwrap_or_default())
+        });
+        dirs.sort_by(|a, b| a.name.cmp(&b.name));
+        let next = (dirs.len() > max).then(|| encode_token(&dirs[max - 1].name));
+        dirs.truncate(max);
         let buckets = dirs
             .into_iter()
-            .filter(|d| s3s::path::check_bucket_name(&d.name))
             .map(|d| Bucket {
                 name: Some(d.name),
                 creation_date: Some(Timestamp::from(d.created)),
@@ -376,11 +407,9 @@ impl S3 for Backend {
             .collect();
         Ok(S3Response::new(ListBucketsOutput {
             buckets: Some(buckets),
-            owner: Some(Owner {
-                display_name: Some("putfs".into()),
-                id: Some("putfs".into()),
-            }),
-            ..Default::default()
+            owner: Some(owner()),
+            continuation_token: next,
+            prefix: input.prefix,
         }))
     }
 
@@ -392,7 +421,12 @@ impl S3 for Backend {
         let name = req.input.bucket.clone();
         match tokio::task::spawn_blocking(move || store.make_top_dir(&name)).await {
             Ok(Ok(())) => {}
-            Ok(Err(StoreError::Exists)) => return Err(s3_error!(BucketAlreadyOwnedByYou)),
+            // As AWS answers: us-east-1 accepts creating a bucket its owner
+            // already has, other regions say so.
+            Ok(Err(StoreError::Exists)) if self.region != "us-east-1" => {
+                return Err(s3_error!(BucketAlreadyOwnedByYou));
+            }
+            Ok(Err(StoreError::Exists)) => {}
             Ok(Err(e)) => return Err(errors::any(e)),
             Err(e) => return Err(s3_error!(InternalError, "{e}")),
         }
@@ -1098,7 +1132,12 @@ impl S3 for Backend {
             .truncated
             .then(|| page.last.as_deref().map(encode_token))
             .flatten();
-        let (contents, prefixes) = self.render(&input.bucket, page, &enc).await?;
+        let (mut contents, prefixes) = self.render(&input.bucket, page, &enc).await?;
+        if input.fetch_owner == Some(true) {
+            for o in &mut contents {
+                o.owner = Some(owner());
+            }
+        }
         Ok(S3Response::new(ListObjectsV2Output {
             name: Some(input.bucket),
             prefix: Some(enc(input.prefix.unwrap_or_default())),
@@ -1147,7 +1186,11 @@ impl S3 for Backend {
         let next_marker = (truncated && input.delimiter.is_some())
             .then(|| page.last.clone().map(&enc))
             .flatten();
-        let (contents, prefixes) = self.render(&input.bucket, page, &enc).await?;
+        let (mut contents, prefixes) = self.render(&input.bucket, page, &enc).await?;
+        // V1 names every object's owner.
+        for o in &mut contents {
+            o.owner = Some(owner());
+        }
         Ok(S3Response::new(ListObjectsOutput {
             name: Some(input.bucket),
             prefix: Some(enc(input.prefix.unwrap_or_default())),

@@ -7,7 +7,7 @@
 use s3s::dto::*;
 use s3s::{S3Response, S3Result, s3_error};
 
-use super::backend::{Backend, encoder, max_keys};
+use super::backend::{Backend, encoder, max_keys, owner};
 
 /// The version ID S3 gives every object of an unversioned bucket.
 const NULL_VERSION: &str = "null";
@@ -49,6 +49,7 @@ pub(super) async fn list(
             key: o.key,
             version_id: Some(NULL_VERSION.to_owned()),
             is_latest: Some(true),
+            owner: Some(owner()),
             last_modified: o.last_modified,
             e_tag: o.e_tag,
             size: o.size,
