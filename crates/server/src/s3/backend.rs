@@ -1193,7 +1193,9 @@ impl S3 for Backend {
         }
         Ok(S3Response::new(ListObjectsOutput {
             name: Some(input.bucket),
-            prefix: Some(enc(input.prefix.unwrap_or_default())),
+            // V1 gives the prefix back as sent, encoding-type or not (SDKs
+            // decode V1's keys, prefixes, delimiter and markers, not this).
+            prefix: Some(input.prefix.unwrap_or_default()),
             delimiter: input.delimiter.filter(|d| !d.is_empty()).map(&enc),
             marker: Some(enc(input.marker.unwrap_or_default())),
             max_keys: Some(i32::try_from(max).unwrap_or(i32::MAX)),
