@@ -14,6 +14,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import zlib
 
 import boto3
 from boto3.s3.transfer import TransferConfig
@@ -232,6 +233,43 @@ check("multipart ETag is S3's", h["ETag"].strip('"') == want, h["ETag"])
 check("multipart bytes over the plain API", hashlib.sha256(plain(f"{BUCKET}/big/fifty.bin")[0]).digest()
       == hashlib.sha256(big).digest())
 check("no upload left", not s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads"))
+# Multipart checksums: COMPOSITE (SHA-256 of the parts' SHA-256s, -N) and
+# FULL_OBJECT (the CRC32 of the whole body), checked before publishing.
+b64 = lambda raw: base64.b64encode(raw).decode()
+bodies = [os.urandom(5 * 1024 * 1024), os.urandom(1000)]
+u = s3.create_multipart_upload(Bucket=BUCKET, Key="mpu/sha", ChecksumAlgorithm="SHA256")
+check("CreateMultipartUpload names its checksum", (u.get("ChecksumAlgorithm"), u.get("ChecksumType"))
+      == ("SHA256", "COMPOSITE"), u)
+parts = []
+for i, part in enumerate(bodies, 1):
+    r = s3.upload_part(Bucket=BUCKET, Key="mpu/sha", UploadId=u["UploadId"], PartNumber=i, Body=part,
+                       ChecksumAlgorithm="SHA256")
+    check(f"part {i}'s SHA-256", r.get("ChecksumSHA256") == b64(hashlib.sha256(part).digest()), r)
+    parts.append({"PartNumber": i, "ETag": r["ETag"], "ChecksumSHA256": r["ChecksumSHA256"]})
+composite = b64(hashlib.sha256(b"".join(hashlib.sha256(p).digest() for p in bodies)).digest()) + "-2"
+code = error_code(s3.complete_multipart_upload, Bucket=BUCKET, Key="mpu/sha", UploadId=u["UploadId"],
+                  MultipartUpload={"Parts": parts}, ChecksumSHA256=b64(b"\0" * 32) + "-2")[0]
+check("a wrong composite checksum is BadDigest", code == "BadDigest", code)
+check("and publishes nothing", not on_disk("mpu/sha"))
+code = error_code(s3.complete_multipart_upload, Bucket=BUCKET, Key="mpu/sha", UploadId=u["UploadId"],
+                  MultipartUpload={"Parts": [{k: v for k, v in p.items() if k != "ChecksumSHA256"} for p in parts]})[0]
+check("a part without its checksum is BadDigest", code == "BadDigest", code)
+r = s3.complete_multipart_upload(Bucket=BUCKET, Key="mpu/sha", UploadId=u["UploadId"],
+                                 MultipartUpload={"Parts": parts}, ChecksumSHA256=composite)
+check("the composite checksum", (r.get("ChecksumSHA256"), r.get("ChecksumType")) == (composite, "COMPOSITE"), r)
+h = s3.head_object(Bucket=BUCKET, Key="mpu/sha", ChecksumMode="ENABLED")
+check("is given back", (h.get("ChecksumSHA256"), h.get("ChecksumType")) == (composite, "COMPOSITE"), h)
+u = s3.create_multipart_upload(Bucket=BUCKET, Key="mpu/crc", ChecksumAlgorithm="CRC32", ChecksumType="FULL_OBJECT")
+parts = []
+for i, part in enumerate(bodies, 1):
+    r = s3.upload_part(Bucket=BUCKET, Key="mpu/crc", UploadId=u["UploadId"], PartNumber=i, Body=part,
+                       ChecksumAlgorithm="CRC32")
+    parts.append({"PartNumber": i, "ETag": r["ETag"], "ChecksumCRC32": r["ChecksumCRC32"]})
+full = b64(zlib.crc32(b"".join(bodies)).to_bytes(4, "big"))
+r = s3.complete_multipart_upload(Bucket=BUCKET, Key="mpu/crc", UploadId=u["UploadId"],
+                                 MultipartUpload={"Parts": parts}, ChecksumCRC32=full)
+check("a full-object CRC32", (r.get("ChecksumCRC32"), r.get("ChecksumType")) == (full, "FULL_OBJECT"), r)
+
 u = s3.create_multipart_upload(Bucket=BUCKET, Key="mpu/retried")
 p1 = s3.upload_part(Bucket=BUCKET, Key="mpu/retried", UploadId=u["UploadId"], PartNumber=1, Body=b"r" * 100)
 done = {"Parts": [{"PartNumber": 1, "ETag": p1["ETag"]}]}

@@ -11,6 +11,7 @@ use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio_util::io::ReaderStream;
 
+use super::checksums;
 use super::errors;
 use super::listing::{self, Query};
 use super::meta::{Headers, S3Meta};
@@ -117,15 +118,14 @@ impl Backend {
         }
     }
 
-    /// The recorded S3 ETag of the object at `key`, if it has one.
-    async fn etag_of(&self, key: &Key) -> Option<String> {
+    /// The recorded S3 description of the object at `key`, if it has one.
+    async fn meta_of(&self, key: &Key) -> Option<S3Meta> {
         let store = self.store().clone();
         let k = key.clone();
         blocking(move || Ok(S3Meta::of(&store.open_object(&k)?)))
             .await
             .ok()
             .flatten()
-            .map(|m| m.etag)
     }
 
     /// Feed a request body into a pump. `Err(Some)`: the body failed or
@@ -219,6 +219,7 @@ async fn mpu<T: Send + 'static>(
         Ok(Err(MpuError::InvalidPart(m))) => Err(s3_error!(InvalidPart, "{m}")),
         Ok(Err(MpuError::InvalidPartOrder)) => Err(s3_error!(InvalidPartOrder)),
         Ok(Err(MpuError::EntityTooSmall)) => Err(s3_error!(EntityTooSmall)),
+        Ok(Err(MpuError::BadDigest(m))) => Err(s3_error!(BadDigest, "{m}")),
         Ok(Err(MpuError::Store(e))) => Err(errors::any(e)),
         Err(e) => Err(s3_error!(InternalError, "{e}")),
     }
@@ -281,6 +282,19 @@ pub(super) fn owner() -> Owner {
         display_name: Some("putfs".into()),
         id: Some("putfs".into()),
     }
+}
+
+/// The type of the checksums a read gives back: the multipart upload's
+/// (COMPOSITE or FULL_OBJECT), FULL_OBJECT for a single-part one.
+fn checksum_type_if(meta: &S3Meta, given: &Checksum) -> Option<ChecksumType> {
+    let any = checksums::fields(given).iter().any(|(_, v)| v.is_some());
+    any.then(|| {
+        ChecksumType::from(
+            meta.checksum_type
+                .clone()
+                .unwrap_or_else(|| ChecksumType::FULL_OBJECT.to_owned()),
+        )
+    })
 }
 
 fn etag(value: &str) -> ETag {
@@ -610,6 +624,7 @@ impl S3 for Backend {
         } else {
             Checksum::default()
         };
+        let sums_type = checksum_type_if(&meta, &sums);
         Ok(S3Response::new(GetObjectOutput {
             body: Some(body),
             content_length: i64::try_from(len).ok(),
@@ -629,6 +644,7 @@ impl S3 for Backend {
             checksum_crc64nvme: sums.checksum_crc64nvme,
             checksum_sha1: sums.checksum_sha1,
             checksum_sha256: sums.checksum_sha256,
+            checksum_type: sums_type,
             ..Default::default()
         }))
     }
@@ -650,6 +666,7 @@ impl S3 for Backend {
             )
             .await?;
         let sums = checksums_if(&meta, input.checksum_mode.as_ref());
+        let sums_type = checksum_type_if(&meta, &sums);
         Ok(S3Response::new(HeadObjectOutput {
             content_length: i64::try_from(object.meta.size).ok(),
             cache_control: meta.headers.cache_control.clone(),
@@ -662,6 +679,7 @@ impl S3 for Backend {
             checksum_crc64nvme: sums.checksum_crc64nvme,
             checksum_sha1: sums.checksum_sha1,
             checksum_sha256: sums.checksum_sha256,
+            checksum_type: sums_type,
             accept_ranges: Some("bytes".into()),
             e_tag: Some(etag(&meta.etag)),
             last_modified: Some(Timestamp::from(modified)),
@@ -858,6 +876,30 @@ impl S3 for Backend {
         if self.store().read_only() {
             return Err(errors::any(StoreError::ReadOnly));
         }
+        let algo = match &input.checksum_algorithm {
+            None => None,
+            Some(a) => Some(checksums::name_of(a).ok_or_else(|| {
+                s3_error!(InvalidRequest, "unknown checksum algorithm {}", a.as_str())
+            })?),
+        };
+        let kind = match (&algo, &input.checksum_type) {
+            (None, None) => None,
+            (None, Some(_)) => {
+                return Err(s3_error!(
+                    InvalidRequest,
+                    "a checksum type needs a checksum algorithm"
+                ));
+            }
+            (Some(a), None) => Some(checksums::default_type(a).to_owned()),
+            (Some(a), Some(t)) if checksums::allowed(a, t.as_str()) => Some(t.as_str().to_owned()),
+            (Some(a), Some(t)) => {
+                return Err(s3_error!(
+                    InvalidRequest,
+                    "the {} checksum type is not supported for {a}",
+                    t.as_str()
+                ));
+            }
+        };
         let info = UploadInfo {
             bucket: input.bucket.clone(),
             key: input.key.clone(),
@@ -870,6 +912,8 @@ impl S3 for Backend {
                 input.content_language,
                 input.expires.as_ref(),
             ),
+            checksum_algorithm: algo,
+            checksum_type: kind.clone(),
             initiated_ms: SystemTime::now()
                 .duration_since(SystemTime::UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as u64),
@@ -881,6 +925,7 @@ impl S3 for Backend {
             key: Some(input.key),
             upload_id: Some(id),
             checksum_algorithm: input.checksum_algorithm,
+            checksum_type: kind.map(ChecksumType::from),
             ..Default::default()
         }))
     }
@@ -895,7 +940,8 @@ impl S3 for Backend {
             trailing_headers,
             ..
         } = req;
-        self.upload_of(&input.upload_id, &input.bucket, &input.key)
+        let info = self
+            .upload_of(&input.upload_id, &input.bucket, &input.key)
             .await?;
         let given = Checksum {
             checksum_crc32: input.checksum_crc32.clone(),
@@ -905,15 +951,19 @@ impl S3 for Backend {
             checksum_sha256: input.checksum_sha256.clone(),
             ..Default::default()
         };
+        // An upload begun with a checksum algorithm computes it for every
+        // part, whatever the part's request names.
+        let upload_algo = info.checksum_algorithm.as_deref().map(checksums::algorithm);
         let (checks, expected) = upload::expectations(
             &headers,
             input.content_md5.clone(),
             given,
-            input.checksum_algorithm.as_ref(),
+            upload_algo.as_ref().or(input.checksum_algorithm.as_ref()),
         );
         let uploads = self.uploads.clone();
         let (id, n, e) = (input.upload_id.clone(), input.part_number, expected.clone());
-        let sink = mpu(move || uploads.part(&id, n, checks, e)).await?;
+        let algo = info.checksum_algorithm.clone();
+        let sink = mpu(move || uploads.part(&id, n, checks, e, algo)).await?;
         let mut pump = Pump::spawn(sink);
         if let Err(e) = self.feed(input.body, &mut pump).await {
             return Err(stopped(e, pump).await);
@@ -949,30 +999,65 @@ impl S3 for Backend {
             let n = p
                 .part_number
                 .ok_or_else(|| s3_error!(InvalidPart, "a part without a number"))?;
-            let tag = p.e_tag.map(|t| t.value().to_owned()).unwrap_or_default();
-            chosen.push((n, tag));
+            chosen.push(multipart::Chosen {
+                number: n,
+                etag: p.e_tag.map(|t| t.value().to_owned()).unwrap_or_default(),
+                checksums: Checksum {
+                    checksum_crc32: p.checksum_crc32,
+                    checksum_crc32c: p.checksum_crc32c,
+                    checksum_crc64nvme: p.checksum_crc64nvme,
+                    checksum_sha1: p.checksum_sha1,
+                    checksum_sha256: p.checksum_sha256,
+                    ..Default::default()
+                },
+            });
         }
-        if let Err(e) = self
+        let want = Checksum {
+            checksum_crc32: input.checksum_crc32.clone(),
+            checksum_crc32c: input.checksum_crc32c.clone(),
+            checksum_crc64nvme: input.checksum_crc64nvme.clone(),
+            checksum_sha1: input.checksum_sha1.clone(),
+            checksum_sha256: input.checksum_sha256.clone(),
+            ..Default::default()
+        };
+        let info = match self
             .upload_of(&input.upload_id, &input.bucket, &input.key)
             .await
         {
-            // A retried Complete whose first answer was lost: the upload is
-            // gone, and the object it made is there (same parts, same ETag).
-            let tag = multipart::multipart_etag(chosen.iter().map(|(_, t)| t.as_str()));
-            if *e.code() == s3s::S3ErrorCode::NoSuchUpload
-                && !chosen.is_empty()
-                && self.etag_of(&key).await.as_deref() == Some(tag.as_str())
-            {
-                return Ok(S3Response::new(CompleteMultipartUploadOutput {
-                    bucket: Some(input.bucket.clone()),
-                    key: Some(input.key.clone()),
-                    e_tag: Some(etag(&tag)),
-                    location: Some(format!("/{}/{}", input.bucket, input.key)),
-                    ..Default::default()
-                }));
+            Ok(info) => info,
+            Err(e) => {
+                // A retried Complete whose first answer was lost: the upload is
+                // gone, and the object it made is there (same parts, same ETag).
+                let tag = multipart::multipart_etag(chosen.iter().map(|c| c.etag.as_str()));
+                if *e.code() == s3s::S3ErrorCode::NoSuchUpload
+                    && !chosen.is_empty()
+                    && let Some(meta) = self.meta_of(&key).await
+                    && meta.etag == tag
+                {
+                    let sums = meta.checksum();
+                    return Ok(S3Response::new(CompleteMultipartUploadOutput {
+                        bucket: Some(input.bucket.clone()),
+                        key: Some(input.key.clone()),
+                        e_tag: Some(etag(&tag)),
+                        location: Some(format!("/{}/{}", input.bucket, input.key)),
+                        checksum_crc32: sums.checksum_crc32,
+                        checksum_crc32c: sums.checksum_crc32c,
+                        checksum_crc64nvme: sums.checksum_crc64nvme,
+                        checksum_sha1: sums.checksum_sha1,
+                        checksum_sha256: sums.checksum_sha256,
+                        checksum_type: meta.checksum_type.map(ChecksumType::from),
+                        ..Default::default()
+                    }));
+                }
+                return Err(e);
             }
-            return Err(e);
-        }
+        };
+        let wanted = S3Meta {
+            content_type: info.content_type,
+            metadata: info.metadata,
+            headers: info.headers,
+            ..S3Meta::default()
+        };
         if input.if_match.is_some() {
             return Err(s3_error!(
                 NotImplemented,
@@ -986,14 +1071,23 @@ impl S3 for Backend {
             input.upload_id.clone(),
             key.clone(),
         );
-        let r = mpu(move || uploads.complete(&store, &id, &k, &chosen, if_exists)).await;
+        let r = mpu(move || uploads.complete(&store, &id, &k, &chosen, &want, if_exists)).await;
         self.app.read_cache.forget(&key);
-        let (_, tag) = r?;
+        let done = r?;
+        self.same_description(&key, done.outcome, &wanted, if_exists)
+            .await?;
+        let sums = done.checksum;
         Ok(S3Response::new(CompleteMultipartUploadOutput {
             bucket: Some(input.bucket.clone()),
             key: Some(input.key.clone()),
-            e_tag: Some(etag(&tag)),
+            e_tag: Some(etag(&done.etag)),
             location: Some(format!("/{}/{}", input.bucket, input.key)),
+            checksum_crc32: sums.checksum_crc32,
+            checksum_crc32c: sums.checksum_crc32c,
+            checksum_crc64nvme: sums.checksum_crc64nvme,
+            checksum_sha1: sums.checksum_sha1,
+            checksum_sha256: sums.checksum_sha256,
+            checksum_type: done.checksum_type.map(ChecksumType::from),
             ..Default::default()
         }))
     }

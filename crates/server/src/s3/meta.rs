@@ -36,6 +36,13 @@ pub struct S3Meta {
     /// base64, as S3 gives them back with `x-amz-checksum-mode: ENABLED`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub checksums: BTreeMap<String, String>,
+    /// FULL_OBJECT or COMPOSITE (a multipart upload's checksum of its
+    /// parts' checksums); none means FULL_OBJECT.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum_type: Option<String>,
+    /// The sizes of the parts a multipart upload was made of, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<u64>,
 }
 
 /// The representation headers an S3 write sets and reads give back.
@@ -93,17 +100,6 @@ fn without_aws_chunked(encoding: &str) -> Option<String> {
     (!kept.is_empty()).then(|| kept.join(", "))
 }
 
-/// `(name, value)` of every checksum in `c`.
-fn checksum_fields(c: &Checksum) -> [(&'static str, &Option<String>); 5] {
-    [
-        ("crc32", &c.checksum_crc32),
-        ("crc32c", &c.checksum_crc32c),
-        ("crc64nvme", &c.checksum_crc64nvme),
-        ("sha1", &c.checksum_sha1),
-        ("sha256", &c.checksum_sha256),
-    ]
-}
-
 impl S3Meta {
     pub fn encode(&self) -> Vec<u8> {
         serde_json::to_vec(self).unwrap_or_default()
@@ -124,7 +120,7 @@ impl S3Meta {
 
     /// Keep the checksums an upload was verified with.
     pub fn record_checksums(&mut self, c: &Checksum) {
-        for (name, value) in checksum_fields(c) {
+        for (name, value) in super::checksums::fields(c) {
             if let Some(v) = value {
                 self.checksums.insert(name.to_owned(), v.clone());
             }

@@ -9,6 +9,7 @@
 //! Requests share the plain listener's limits, metrics and access log.
 
 mod backend;
+mod checksums;
 mod errors;
 pub mod keys;
 mod listing;

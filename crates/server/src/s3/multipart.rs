@@ -20,6 +20,7 @@ use s3s::crypto::{Checksum as _, Md5};
 use s3s::dto::Checksum;
 use serde::{Deserialize, Serialize};
 
+use super::checksums;
 use super::meta::S3Meta;
 use super::upload::{Expected, verify};
 
@@ -29,6 +30,8 @@ pub const MIN_PART: u64 = 5 * 1024 * 1024;
 pub const MAX_PART: i32 = 10_000;
 
 const PART_ATTR: &str = "user.putfs.s3part";
+/// A part's checksum in its upload's algorithm (base64).
+const PART_SUM_ATTR: &str = "user.putfs.s3partsum";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct UploadInfo {
@@ -40,6 +43,13 @@ pub struct UploadInfo {
     pub metadata: std::collections::HashMap<String, String>,
     #[serde(flatten)]
     pub headers: super::meta::Headers,
+    /// The checksum algorithm the upload was begun with (`sha256`, …), and
+    /// how the object's checksum is made of the parts' (COMPOSITE or
+    /// FULL_OBJECT).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum_algorithm: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum_type: Option<String>,
     /// Milliseconds since the epoch.
     pub initiated_ms: u64,
 }
@@ -49,7 +59,24 @@ pub struct PartInfo {
     pub number: i32,
     pub size: u64,
     pub etag: String,
+    /// Its checksum in the upload's algorithm, when the upload has one.
+    pub checksum: Option<String>,
     pub modified: SystemTime,
+}
+
+/// A part a CompleteMultipartUpload names.
+pub struct Chosen {
+    pub number: i32,
+    pub etag: String,
+    pub checksums: Checksum,
+}
+
+/// What a completed upload published.
+pub struct Completed {
+    pub outcome: PutOutcome,
+    pub etag: String,
+    pub checksum: Checksum,
+    pub checksum_type: Option<String>,
 }
 
 /// Why an upload cannot be used.
@@ -59,6 +86,7 @@ pub enum MpuError {
     InvalidPart(String),
     InvalidPartOrder,
     EntityTooSmall,
+    BadDigest(String),
     Store(StoreError),
 }
 
@@ -154,6 +182,7 @@ impl Uploads {
         n: i32,
         checks: ChecksumHasher,
         expected: Arc<Mutex<Expected>>,
+        algo: Option<String>,
     ) -> std::result::Result<PartSink, MpuError> {
         if !(1..=MAX_PART).contains(&n) {
             return Err(MpuError::InvalidPart(format!(
@@ -174,6 +203,7 @@ impl Uploads {
             md5: Md5::default(),
             checks,
             expected,
+            algo,
             done: false,
         })
     }
@@ -199,6 +229,7 @@ impl Uploads {
                 number: n,
                 size: md.len(),
                 etag,
+                checksum: part_sum(&path),
                 modified: md.modified()?,
             });
         }
@@ -244,42 +275,75 @@ impl Uploads {
     }
 
     /// Copy the parts the client names, in order, into `key` and publish
-    /// it like any PUT; then remove the upload. Returns the outcome and the
-    /// ETag (MD5 of the parts' MD5s, `-N`).
+    /// it like any PUT; then remove the upload. Returns what was published:
+    /// the outcome, the ETag (MD5 of the parts' MD5s, `-N`) and, for an
+    /// upload with a checksum algorithm, the object's checksum (checked
+    /// against what the client gave, `want`, before anything is published).
     pub fn complete(
         &self,
         store: &Arc<Store>,
         id: &str,
         key: &Key,
-        chosen: &[(i32, String)],
+        chosen: &[Chosen],
+        want: &Checksum,
         if_exists: IfExists,
-    ) -> std::result::Result<(PutOutcome, String), MpuError> {
+    ) -> std::result::Result<Completed, MpuError> {
         let info = self.info(id)?;
         let dir = self.upload_dir(id)?;
         if chosen.is_empty() {
             return Err(MpuError::InvalidPart("no part was named".into()));
         }
+        let algo = info.checksum_algorithm.clone();
         let have = self.parts(id)?;
         let mut files = Vec::with_capacity(chosen.len());
+        let mut sizes = Vec::with_capacity(chosen.len());
+        let mut sums = Vec::new();
         let mut previous = 0;
-        for (i, (n, etag)) in chosen.iter().enumerate() {
-            if *n <= previous {
+        for (i, c) in chosen.iter().enumerate() {
+            let n = c.number;
+            if n <= previous {
                 return Err(MpuError::InvalidPartOrder);
             }
-            previous = *n;
+            previous = n;
             let part = have
                 .iter()
-                .find(|p| p.number == *n)
+                .find(|p| p.number == n)
                 .ok_or_else(|| MpuError::InvalidPart(format!("part {n} was not uploaded")))?;
-            if part.etag != etag.trim_matches('"') {
+            if part.etag != c.etag.trim_matches('"') {
                 return Err(MpuError::InvalidPart(format!("part {n} has another ETag")));
             }
             if part.size < MIN_PART && i + 1 < chosen.len() {
                 return Err(MpuError::EntityTooSmall);
             }
-            files.push(dir.join(part_name(*n)));
+            if let Some(algo) = &algo {
+                let ours = part.checksum.clone().ok_or_else(|| {
+                    MpuError::InvalidPart(format!("part {n} has no recorded {algo} checksum"))
+                })?;
+                match checksums::get(&c.checksums, algo) {
+                    Some(given) if given.trim() == ours => {}
+                    Some(_) => {
+                        return Err(MpuError::BadDigest(format!(
+                            "part {n}'s {algo} checksum is not the one it was uploaded with"
+                        )));
+                    }
+                    None => {
+                        return Err(MpuError::BadDigest(format!(
+                            "the upload has {algo} checksums: part {n} must name its own"
+                        )));
+                    }
+                }
+                sums.push(ours);
+            }
+            files.push(dir.join(part_name(n)));
+            sizes.push(part.size);
         }
-        let etag = multipart_etag(chosen.iter().map(|(_, tag)| tag.as_str()));
+        let etag = multipart_etag(chosen.iter().map(|c| c.etag.as_str()));
+        let kind = info.checksum_type.clone();
+        let full_object = kind.as_deref() == Some(s3s::dto::ChecksumType::FULL_OBJECT);
+        let mut whole = match (&algo, full_object) {
+            (Some(a), true) => Some(checksums::hasher(a)),
+            _ => None,
+        };
         let mut upload = store.begin_upload(key, Vec::new(), if_exists, None)?;
         let mut buf = vec![0u8; 1024 * 1024];
         for path in &files {
@@ -289,23 +353,53 @@ impl Uploads {
                 if n == 0 {
                     break;
                 }
+                if let Some(h) = whole.as_mut() {
+                    h.update(&buf[..n]);
+                }
                 upload.write(&buf[..n])?;
             }
         }
-        let meta = S3Meta {
+        // The object's checksum, checked before it is published.
+        let checksum = match (&algo, whole) {
+            (Some(a), Some(h)) => checksums::get(&h.finalize(), a),
+            (Some(a), None) => checksums::composite(a, &sums),
+            (None, _) => None,
+        };
+        if let (Some(a), Some(ours)) = (&algo, &checksum)
+            && let Some(given) = checksums::get(want, a)
+            && !checksums::matches(&given, ours)
+        {
+            return Err(MpuError::BadDigest(format!(
+                "the {a} checksum you specified did not match the calculated one"
+            )));
+        }
+        let mut meta = S3Meta {
             etag: etag.clone(),
             content_type: info.content_type,
             metadata: info.metadata,
             headers: info.headers,
+            parts: sizes,
             ..S3Meta::default()
         };
+        if let (Some(a), Some(v)) = (&algo, &checksum) {
+            meta.checksums.insert(a.clone(), v.clone());
+            meta.checksum_type = kind.clone();
+        }
         meta.attach_to(&mut upload)?;
         let outcome = upload.commit()?;
         // Published: the parts are no longer needed.
         if std::fs::remove_dir_all(&dir).is_ok() {
             let _ = self.sync(&self.dir);
         }
-        Ok((outcome, etag))
+        Ok(Completed {
+            outcome,
+            etag,
+            checksum: match (&algo, checksum) {
+                (Some(a), Some(v)) => checksums::one(a, v),
+                _ => Checksum::default(),
+            },
+            checksum_type: kind,
+        })
     }
 }
 
@@ -318,6 +412,13 @@ pub fn multipart_etag<'a>(parts: impl ExactSizeIterator<Item = &'a str>) -> Stri
         whole.update(&hex::decode(tag.trim_matches('"')).unwrap_or_default());
     }
     format!("{}-{n}", hex::encode(whole.finalize()))
+}
+
+/// A part's checksum in its upload's algorithm, if recorded.
+fn part_sum(path: &Path) -> Option<String> {
+    let mut buf = [0u8; 128];
+    let n = rustix::fs::getxattr(path, PART_SUM_ATTR, &mut buf).ok()?;
+    std::str::from_utf8(&buf[..n]).ok().map(str::to_owned)
 }
 
 /// A part's MD5: recorded, or computed from its bytes.
@@ -352,6 +453,8 @@ pub struct PartSink {
     md5: Md5,
     checks: ChecksumHasher,
     expected: Arc<Mutex<Expected>>,
+    /// The upload's checksum algorithm: the part's value is kept.
+    algo: Option<String>,
     done: bool,
 }
 
@@ -380,6 +483,20 @@ impl Sink for PartSink {
             etag.as_bytes(),
             rustix::fs::XattrFlags::empty(),
         );
+        if let Some(algo) = &self.algo {
+            let sum = checksums::get(&computed, algo).ok_or_else(|| {
+                StoreError::Io(std::io::Error::other(
+                    "the part's checksum was not computed",
+                ))
+            })?;
+            rustix::fs::fsetxattr(
+                &self.file,
+                PART_SUM_ATTR,
+                sum.as_bytes(),
+                rustix::fs::XattrFlags::empty(),
+            )
+            .map_err(StoreError::from)?;
+        }
         if self.fsync {
             self.file.sync_all().map_err(StoreError::from_io)?;
         }
