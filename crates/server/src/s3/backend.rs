@@ -161,7 +161,7 @@ impl Backend {
 
     /// The store key of `key` in `bucket`, or S3's error for a key a plain
     /// file cannot hold.
-    fn key(&self, bucket: &str, key: &str) -> S3Result<Key> {
+    pub(super) fn key(&self, bucket: &str, key: &str) -> S3Result<Key> {
         if key.is_empty() {
             return Err(errors::invalid_key("it is empty"));
         }
@@ -185,7 +185,7 @@ impl Backend {
 
     /// Open an object for a read, with its S3 metadata (the MD5 ETag
     /// computed and remembered if nobody recorded it yet).
-    async fn open(&self, key: Key) -> S3Result<(Object, S3Meta)> {
+    pub(super) async fn open(&self, key: Key) -> S3Result<(Object, S3Meta)> {
         let store = self.store().clone();
         blocking(move || {
             let mut object = store.open_object(&key)?;
@@ -267,13 +267,20 @@ fn describe(object: &mut Object) -> Result<S3Meta, StoreError> {
     Ok(meta)
 }
 
-/// The recorded checksums when the read asked for them.
-fn checksums_if(meta: &S3Meta, mode: Option<&ChecksumMode>) -> Checksum {
-    if mode.is_some_and(|m| m.as_str() == ChecksumMode::ENABLED) {
-        meta.checksum()
-    } else {
-        Checksum::default()
-    }
+/// Did the read ask for checksums (`x-amz-checksum-mode: ENABLED`)?
+fn wants_checksums(mode: Option<&ChecksumMode>) -> bool {
+    mode.is_some_and(|m| m.as_str() == ChecksumMode::ENABLED)
+}
+
+/// Where part `n` of the object lies, or S3's error for a part it lacks.
+fn part_of(meta: &S3Meta, n: i32, size: u64) -> S3Result<(u64, u64)> {
+    meta.part_range(n, size).ok_or_else(|| {
+        s3_error!(
+            InvalidPart,
+            "the object has {} part(s); part {n} does not exist",
+            meta.parts_count()
+        )
+    })
 }
 
 /// The one owner of every bucket and object: keys share one namespace.
@@ -286,7 +293,7 @@ pub(super) fn owner() -> Owner {
 
 /// The type of the checksums a read gives back: the multipart upload's
 /// (COMPOSITE or FULL_OBJECT), FULL_OBJECT for a single-part one.
-fn checksum_type_if(meta: &S3Meta, given: &Checksum) -> Option<ChecksumType> {
+pub(super) fn checksum_type_if(meta: &S3Meta, given: &Checksum) -> Option<ChecksumType> {
     let any = checksums::fields(given).iter().any(|(_, v)| v.is_some());
     any.then(|| {
         ChecksumType::from(
@@ -582,10 +589,10 @@ impl S3 for Backend {
         let input = req.input;
         let key = self.key(&input.bucket, &input.key)?;
         self.need_bucket(&input.bucket).await?;
-        if input.part_number.is_some() {
+        if input.part_number.is_some() && input.range.is_some() {
             return Err(s3_error!(
-                NotImplemented,
-                "GetObject by part number is not supported"
+                InvalidRequest,
+                "a part number and a range cannot go together"
             ));
         }
         let (object, meta, modified) = self
@@ -598,9 +605,18 @@ impl S3 for Backend {
             )
             .await?;
         let size = object.meta.size;
-        let (start, len, content_range) = match &input.range {
-            None => (0, size, None),
-            Some(r) => {
+        let part = match input.part_number {
+            None => None,
+            Some(n) => Some((n, part_of(&meta, n, size)?)),
+        };
+        let (start, len, content_range) = match (&input.range, part) {
+            (_, Some((_, (start, len)))) => (
+                start,
+                len,
+                (len > 0).then(|| format!("bytes {start}-{}/{size}", start + len - 1)),
+            ),
+            (None, None) => (0, size, None),
+            (Some(r), None) => {
                 let range = r.check(size).map_err(|_| s3_error!(InvalidRange))?;
                 let end = range.end - 1;
                 (
@@ -619,13 +635,16 @@ impl S3 for Backend {
         let body = StreamingBlob::wrap(ReaderStream::with_capacity(file.take(len), CHUNK));
         // A checksum is of the whole object: a part of it gets none (SDKs
         // check what they are given against the bytes they received).
-        let sums = if content_range.is_none() {
-            checksums_if(&meta, input.checksum_mode.as_ref())
-        } else {
-            Checksum::default()
+        let wants = wants_checksums(input.checksum_mode.as_ref());
+        let sums = match part {
+            Some((n, _)) if wants => meta.part_checksum(n),
+            None if wants && content_range.is_none() => meta.checksum(),
+            _ => Checksum::default(),
         };
         let sums_type = checksum_type_if(&meta, &sums);
+        let parts_count = part.map(|_| i32::try_from(meta.parts_count()).unwrap_or(i32::MAX));
         Ok(S3Response::new(GetObjectOutput {
+            parts_count,
             body: Some(body),
             content_length: i64::try_from(len).ok(),
             content_range,
@@ -665,10 +684,21 @@ impl S3 for Backend {
                 input.if_unmodified_since.as_ref(),
             )
             .await?;
-        let sums = checksums_if(&meta, input.checksum_mode.as_ref());
+        let size = object.meta.size;
+        let part = match input.part_number {
+            None => None,
+            Some(n) => Some((n, part_of(&meta, n, size)?)),
+        };
+        let wants = wants_checksums(input.checksum_mode.as_ref());
+        let sums = match part {
+            Some((n, _)) if wants => meta.part_checksum(n),
+            None if wants => meta.checksum(),
+            _ => Checksum::default(),
+        };
         let sums_type = checksum_type_if(&meta, &sums);
         Ok(S3Response::new(HeadObjectOutput {
-            content_length: i64::try_from(object.meta.size).ok(),
+            content_length: i64::try_from(part.map_or(size, |(_, (_, len))| len)).ok(),
+            parts_count: part.map(|_| i32::try_from(meta.parts_count()).unwrap_or(i32::MAX)),
             cache_control: meta.headers.cache_control.clone(),
             content_disposition: meta.headers.content_disposition.clone(),
             content_encoding: meta.headers.content_encoding.clone(),
@@ -1247,6 +1277,13 @@ impl S3 for Backend {
             encoding_type: input.encoding_type,
             ..Default::default()
         }))
+    }
+
+    async fn get_object_attributes(
+        &self,
+        req: S3Request<GetObjectAttributesInput>,
+    ) -> S3Result<S3Response<GetObjectAttributesOutput>> {
+        super::attributes::get(self, req.input).await
     }
 
     async fn list_object_versions(

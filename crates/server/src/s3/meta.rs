@@ -43,6 +43,9 @@ pub struct S3Meta {
     /// The sizes of the parts a multipart upload was made of, in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub parts: Vec<u64>,
+    /// Their checksums, in the upload's algorithm (the one in `checksums`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub part_checksums: Vec<String>,
 }
 
 /// The representation headers an S3 write sets and reads give back.
@@ -137,6 +140,38 @@ impl S3Meta {
             checksum_sha1: get("sha1"),
             checksum_sha256: get("sha256"),
             ..Default::default()
+        }
+    }
+
+    /// How many parts the object has (1 unless a multipart upload made it).
+    pub fn parts_count(&self) -> usize {
+        self.parts.len().max(1)
+    }
+
+    /// Where part `n` (from 1) of an object of `size` bytes lies: its
+    /// offset and length. A single-part object is its own part 1.
+    pub fn part_range(&self, n: i32, size: u64) -> Option<(u64, u64)> {
+        let i = usize::try_from(n).ok()?.checked_sub(1)?;
+        if self.parts.is_empty() {
+            return (i == 0).then_some((0, size));
+        }
+        let len = *self.parts.get(i)?;
+        let start: u64 = self.parts[..i].iter().sum();
+        (start + len <= size).then_some((start, len))
+    }
+
+    /// Part `n`'s checksum (multipart with a checksum algorithm), or the
+    /// object's when it is a single part.
+    pub fn part_checksum(&self, n: i32) -> Checksum {
+        let algo = self.checksums.keys().next().cloned();
+        match (self.parts.is_empty(), algo) {
+            (true, _) => self.checksum(),
+            (false, Some(a)) => usize::try_from(n)
+                .ok()
+                .and_then(|n| self.part_checksums.get(n.checked_sub(1)?))
+                .map(|v| super::checksums::one(&a, v.clone()))
+                .unwrap_or_default(),
+            (false, None) => Checksum::default(),
         }
     }
 

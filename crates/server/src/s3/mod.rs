@@ -8,6 +8,7 @@
 //! root's top-level directories; a key is the path below its bucket.
 //! Requests share the plain listener's limits, metrics and access log.
 
+mod attributes;
 mod backend;
 mod checksums;
 mod errors;

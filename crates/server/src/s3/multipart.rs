@@ -384,6 +384,7 @@ impl Uploads {
         if let (Some(a), Some(v)) = (&algo, &checksum) {
             meta.checksums.insert(a.clone(), v.clone());
             meta.checksum_type = kind.clone();
+            meta.part_checksums = sums;
         }
         meta.attach_to(&mut upload)?;
         let outcome = upload.commit()?;
