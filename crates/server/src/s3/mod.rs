@@ -16,6 +16,7 @@ pub mod keys;
 mod listing;
 mod meta;
 mod multipart;
+mod request_id;
 mod upload;
 mod versions;
 
@@ -72,6 +73,8 @@ async fn handle(State(s): State<S3State>, req: Request) -> Response {
     let started = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
+    let id = request_id::next();
+    let attributes = method == http::Method::GET && request_id::asks_attributes(req.uri());
     let continue_unsent = expects_continue_without_body(req.headers());
     let slot = match s.app.limiter.request() {
         Ok(slot) => slot,
@@ -84,7 +87,7 @@ async fn handle(State(s): State<S3State>, req: Request) -> Response {
             return resp;
         }
     };
-    let mut resp = match s.service.call(req.map(s3s::Body::http_body_unsync)).await {
+    let resp = match s.service.call(req.map(s3s::Body::http_body_unsync)).await {
         Ok(resp) => resp.map(Body::new),
         Err(e) => {
             tracing::error!(method = %method, path, error = ?e, "S3 request failed");
@@ -93,6 +96,7 @@ async fn handle(State(s): State<S3State>, req: Request) -> Response {
             resp
         }
     };
+    let mut resp = request_id::stamp(resp, &id, attributes).await;
     crate::http::close_if_body_unread(&method, &mut resp);
     if continue_unsent {
         resp.headers_mut().insert(
@@ -109,6 +113,7 @@ async fn handle(State(s): State<S3State>, req: Request) -> Response {
         tracing::info!(
             target: "putfs::access",
             api = "s3",
+            request_id = %id,
             method = %method,
             path = %path,
             status = status.as_u16(),

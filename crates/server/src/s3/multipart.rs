@@ -319,18 +319,14 @@ impl Uploads {
                 let ours = part.checksum.clone().ok_or_else(|| {
                     MpuError::InvalidPart(format!("part {n} has no recorded {algo} checksum"))
                 })?;
-                match checksums::get(&c.checksums, algo) {
-                    Some(given) if given.trim() == ours => {}
-                    Some(_) => {
-                        return Err(MpuError::BadDigest(format!(
-                            "part {n}'s {algo} checksum is not the one it was uploaded with"
-                        )));
-                    }
-                    None => {
-                        return Err(MpuError::BadDigest(format!(
-                            "the upload has {algo} checksums: part {n} must name its own"
-                        )));
-                    }
+                // A part named without its checksum is taken with the one
+                // it was uploaded with (as S3 does).
+                if let Some(given) = checksums::get(&c.checksums, algo)
+                    && given.trim() != ours
+                {
+                    return Err(MpuError::BadDigest(format!(
+                        "part {n}'s {algo} checksum is not the one it was uploaded with"
+                    )));
                 }
                 sums.push(ours);
             }
