@@ -7,6 +7,7 @@
 //! writes.
 
 pub mod arrivals;
+pub mod inotify_watch;
 pub mod position;
 pub mod primary;
 pub mod replica;

@@ -1,14 +1,13 @@
 //! Follow what replication brings to a read-only node: file notifications
-//! (inotify via `notify`) for immediacy, and a poll that catches what
-//! notifications cannot see (zfs receive, NFS and FUSE mounts, a watch
-//! limit reached).
+//! (`inotify_watch`, which reads do not wake) for immediacy, and a poll that
+//! catches what notifications cannot see (zfs receive, NFS and FUSE mounts,
+//! a watch limit reached, a queue overflowed).
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use notify::{EventKind, RecursiveMode, Watcher};
-
+use super::inotify_watch::Watch;
 use super::replica::Replica;
 use crate::store::heartbeat;
 
@@ -16,33 +15,29 @@ pub fn spawn(replica: Arc<Replica>, root: PathBuf, poll: Duration) {
     let heartbeat_path =
         std::path::absolute(heartbeat::path(&root)).unwrap_or_else(|_| heartbeat::path(&root));
     let r = replica.clone();
-    tokio::task::spawn_blocking(move || {
-        let handler = move |res: notify::Result<notify::Event>| {
-            let Ok(event) = res else {
+    // Its own thread, not the runtime's blocking pool: it never returns,
+    // and the runtime waits for blocking tasks at shutdown.
+    let watcher = std::thread::Builder::new().name("putfs-watch".into());
+    let started = watcher.spawn(move || {
+        let watch = match Watch::new(&root) {
+            Ok(w) => w,
+            Err(e) => {
+                tracing::warn!(error = %e, "no file notifications; polling only");
                 return;
-            };
-            if !matches!(event.kind, EventKind::Create(_) | EventKind::Modify(_)) {
-                return;
-            }
-            for path in &event.paths {
-                if *path == heartbeat_path {
-                    r.reload();
-                } else {
-                    r.arrivals.note(path);
-                }
             }
         };
-        match notify::recommended_watcher(handler) {
-            Ok(mut w) => match w.watch(&root, RecursiveMode::Recursive) {
-                // The watcher lives as long as the process.
-                Ok(()) => std::mem::forget(w),
-                Err(e) => {
-                    tracing::warn!(error = %e, "no file notifications under the root; polling only")
-                }
-            },
-            Err(e) => tracing::warn!(error = %e, "no file notifications; polling only"),
-        }
+        let e = watch.run(|path| {
+            if *path == heartbeat_path {
+                r.reload();
+            } else {
+                r.arrivals.note(path);
+            }
+        });
+        tracing::warn!(error = %e, "file notifications stopped; polling only");
     });
+    if let Err(e) = started {
+        tracing::warn!(error = %e, "no file notifications; polling only");
+    }
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(poll);
         loop {
