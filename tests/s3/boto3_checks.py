@@ -253,6 +253,26 @@ check("HEAD by part number", s3.head_object(Bucket=BUCKET, Key="big/fifty.bin", 
       == len(parts[6]))
 code = error_code(s3.get_object, Bucket=BUCKET, Key="big/fifty.bin", PartNumber=len(parts) + 1)[0]
 check("a part it does not have is InvalidPart", code == "InvalidPart", code)
+# UploadPartCopy: parts taken from an object's byte ranges (how SDKs copy
+# large objects); s3's managed copy uses it above its multipart threshold.
+u = s3.create_multipart_upload(Bucket=BUCKET, Key="copy/parts.bin")
+cuts = [(0, (6 << 20) - 1), (6 << 20, len(big) - 1)]
+done = []
+for i, (first, last) in enumerate(cuts, 1):
+    r = s3.upload_part_copy(Bucket=BUCKET, Key="copy/parts.bin", UploadId=u["UploadId"], PartNumber=i,
+                            CopySource={"Bucket": BUCKET, "Key": "big/fifty.bin"},
+                            CopySourceRange=f"bytes={first}-{last}")
+    done.append({"PartNumber": i, "ETag": r["CopyPartResult"]["ETag"]})
+s3.complete_multipart_upload(Bucket=BUCKET, Key="copy/parts.bin", UploadId=u["UploadId"],
+                             MultipartUpload={"Parts": done})
+check("UploadPartCopy", hashlib.sha256(plain(f"{BUCKET}/copy/parts.bin")[0]).digest() == hashlib.sha256(big).digest())
+code = error_code(s3.upload_part_copy, Bucket=BUCKET, Key="copy/parts.bin", UploadId=u["UploadId"], PartNumber=1,
+                  CopySource={"Bucket": BUCKET, "Key": "big/fifty.bin"}, CopySourceRange="bytes=0-")[0]
+check("an open copy range is refused", code in ("InvalidArgument", "NoSuchUpload"), code)
+s3.copy({"Bucket": BUCKET, "Key": "big/fifty.bin"}, BUCKET, "copy/managed.bin",
+        Config=TransferConfig(multipart_threshold=8 << 20, multipart_chunksize=8 << 20))
+check("a managed copy of 50 MiB", hashlib.sha256(plain(f"{BUCKET}/copy/managed.bin")[0]).digest()
+      == hashlib.sha256(big).digest())
 a = s3.get_object_attributes(Bucket=BUCKET, Key="big/fifty.bin", MaxParts=3,
                              ObjectAttributes=["ETag", "ObjectSize", "ObjectParts", "StorageClass"])
 check("GetObjectAttributes", (a["ETag"], a["ObjectSize"], a["StorageClass"], a["ObjectParts"]["TotalPartsCount"],

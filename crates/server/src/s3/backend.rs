@@ -69,7 +69,12 @@ impl Backend {
     }
 
     /// Upload `id`, which must be of `key` in `bucket`.
-    async fn upload_of(&self, id: &str, bucket: &str, key: &str) -> S3Result<UploadInfo> {
+    pub(super) async fn upload_of(
+        &self,
+        id: &str,
+        bucket: &str,
+        key: &str,
+    ) -> S3Result<UploadInfo> {
         let uploads = self.uploads.clone();
         let id = id.to_owned();
         let info = mpu(move || uploads.info(&id)).await?;
@@ -77,6 +82,10 @@ impl Backend {
             return Err(s3_error!(NoSuchUpload));
         }
         Ok(info)
+    }
+
+    pub(super) fn uploads(&self) -> &Arc<Uploads> {
+        &self.uploads
     }
 
     /// The policy's answer to a key that exists at publish time.
@@ -214,14 +223,20 @@ async fn mpu<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, MpuError> + Send + 'static,
 ) -> S3Result<T> {
     match tokio::task::spawn_blocking(f).await {
-        Ok(Ok(v)) => Ok(v),
-        Ok(Err(MpuError::NoSuchUpload)) => Err(s3_error!(NoSuchUpload)),
-        Ok(Err(MpuError::InvalidPart(m))) => Err(s3_error!(InvalidPart, "{m}")),
-        Ok(Err(MpuError::InvalidPartOrder)) => Err(s3_error!(InvalidPartOrder)),
-        Ok(Err(MpuError::EntityTooSmall)) => Err(s3_error!(EntityTooSmall)),
-        Ok(Err(MpuError::BadDigest(m))) => Err(s3_error!(BadDigest, "{m}")),
-        Ok(Err(MpuError::Store(e))) => Err(errors::any(e)),
+        Ok(r) => r.map_err(mpu_error),
         Err(e) => Err(s3_error!(InternalError, "{e}")),
+    }
+}
+
+/// S3's error for a multipart failure.
+pub(super) fn mpu_error(e: MpuError) -> s3s::S3Error {
+    match e {
+        MpuError::NoSuchUpload => s3_error!(NoSuchUpload),
+        MpuError::InvalidPart(m) => s3_error!(InvalidPart, "{m}"),
+        MpuError::InvalidPartOrder => s3_error!(InvalidPartOrder),
+        MpuError::EntityTooSmall => s3_error!(EntityTooSmall),
+        MpuError::BadDigest(m) => s3_error!(BadDigest, "{m}"),
+        MpuError::Store(e) => errors::any(e),
     }
 }
 
@@ -309,7 +324,7 @@ fn etag(value: &str) -> ETag {
 }
 
 /// S3's conditional read rules (RFC 9110 order): `Ok(false)` is 304.
-fn conditions(
+pub(super) fn conditions(
     meta: &S3Meta,
     modified: SystemTime,
     if_match: Option<&ETagCondition>,
@@ -1277,6 +1292,13 @@ impl S3 for Backend {
             encoding_type: input.encoding_type,
             ..Default::default()
         }))
+    }
+
+    async fn upload_part_copy(
+        &self,
+        req: S3Request<UploadPartCopyInput>,
+    ) -> S3Result<S3Response<UploadPartCopyOutput>> {
+        super::part_copy::copy(self, req.input).await
     }
 
     async fn get_object_attributes(

@@ -16,6 +16,7 @@ pub mod keys;
 mod listing;
 mod meta;
 mod multipart;
+mod part_copy;
 mod request_id;
 mod upload;
 mod versions;
