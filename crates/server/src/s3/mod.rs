@@ -70,6 +70,31 @@ fn expects_continue_without_body(headers: &http::HeaderMap) -> bool {
     expects && empty
 }
 
+/// A presigned URL whose `X-Amz-Expires` is negative expired before it was
+/// made: S3 answers 403 AccessDenied, where s3s's parser says 400.
+fn presigned_expired_already(uri: &http::Uri) -> bool {
+    uri.query().is_some_and(|q| {
+        q.split('&').any(|p| {
+            p.split_once('=').is_some_and(|(k, v)| {
+                k.eq_ignore_ascii_case("X-Amz-Expires") && v.parse::<i64>().is_ok_and(|n| n < 0)
+            })
+        })
+    })
+}
+
+fn expired_answer() -> Response {
+    let mut resp = Response::new(Body::from(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>AccessDenied</Code>\
+         <Message>Request has expired: X-Amz-Expires is negative</Message></Error>",
+    ));
+    *resp.status_mut() = StatusCode::FORBIDDEN;
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/xml"),
+    );
+    resp
+}
+
 async fn handle(State(s): State<S3State>, req: Request) -> Response {
     let started = Instant::now();
     let method = req.method().clone();
@@ -88,13 +113,17 @@ async fn handle(State(s): State<S3State>, req: Request) -> Response {
             return resp;
         }
     };
-    let resp = match s.service.call(req.map(s3s::Body::http_body_unsync)).await {
-        Ok(resp) => resp.map(Body::new),
-        Err(e) => {
-            tracing::error!(method = %method, path, error = ?e, "S3 request failed");
-            let mut resp = Response::new(Body::empty());
-            *resp.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
-            resp
+    let resp = if presigned_expired_already(req.uri()) {
+        expired_answer()
+    } else {
+        match s.service.call(req.map(s3s::Body::http_body_unsync)).await {
+            Ok(resp) => resp.map(Body::new),
+            Err(e) => {
+                tracing::error!(method = %method, path, error = ?e, "S3 request failed");
+                let mut resp = Response::new(Body::empty());
+                *resp.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+                resp
+            }
         }
     };
     let mut resp = request_id::stamp(resp, &id, attributes).await;
