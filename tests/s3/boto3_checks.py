@@ -81,6 +81,10 @@ while True:
 check("ListBuckets pages", got == [["page-a", "page-b"], ["page-c"]], got)
 for b in ("page-a", "page-b", "page-c"):
     s3.delete_bucket(Bucket=b)
+with open(os.path.join(ROOT, "top-object"), "wb") as f:
+    f.write(b"a plain object at the top")
+code = error_code(s3.create_bucket, Bucket="top-object")[0]
+check("CreateBucket over a top-level object", code == "BucketAlreadyExists", code)
 check("HeadBucket of a missing bucket", error_code(s3.head_bucket, Bucket="no-such-bucket")[1] == 404)
 
 # Default checksums: boto3 sends aws-chunked bodies with a CRC trailer.
@@ -334,6 +338,16 @@ done = {"Parts": [{"PartNumber": 1, "ETag": p1["ETag"]}]}
 first = s3.complete_multipart_upload(Bucket=BUCKET, Key="mpu/retried", UploadId=u["UploadId"], MultipartUpload=done)
 again = s3.complete_multipart_upload(Bucket=BUCKET, Key="mpu/retried", UploadId=u["UploadId"], MultipartUpload=done)
 check("a retried CompleteMultipartUpload answers the same ETag", first["ETag"] == again["ETag"], again)
+code = error_code(s3.complete_multipart_upload, Bucket=BUCKET, Key="mpu/retried", UploadId="0" * 32,
+                  MultipartUpload=done)[0]
+check("another upload ID naming the same parts is NoSuchUpload", code == "NoSuchUpload", code)
+u2 = s3.create_multipart_upload(Bucket=BUCKET, Key="mpu/nosum")
+p1 = s3.upload_part(Bucket=BUCKET, Key="mpu/nosum", UploadId=u2["UploadId"], PartNumber=1, Body=b"n" * 10)
+code = error_code(s3.complete_multipart_upload, Bucket=BUCKET, Key="mpu/nosum", UploadId=u2["UploadId"],
+                  MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": p1["ETag"]}]},
+                  ChecksumCRC32=b64(zlib.crc32(b"n" * 10).to_bytes(4, "big")))[0]
+check("a checksum the upload cannot check is refused", code == "InvalidRequest", code)
+s3.abort_multipart_upload(Bucket=BUCKET, Key="mpu/nosum", UploadId=u2["UploadId"])
 other = {"Parts": [{"PartNumber": 1, "ETag": '"' + "0" * 32 + '"'}]}
 code = error_code(s3.complete_multipart_upload, Bucket=BUCKET, Key="mpu/retried", UploadId=u["UploadId"],
                   MultipartUpload=other)[0]
@@ -377,6 +391,8 @@ r = s3.copy_object(Bucket=BUCKET, Key="copy/one.bin", CopySource={"Bucket": BUCK
 check("CopyObject", plain(f"{BUCKET}/copy/one.bin")[0] == body
       and r["CopyObjectResult"]["ETag"].strip('"') == hashlib.md5(body).hexdigest())
 check("CopyObject keeps the metadata", s3.head_object(Bucket=BUCKET, Key="copy/one.bin")["Metadata"] == {"colour": "blue"})
+code = error_code(s3.delete_object, Bucket=BUCKET, Key=keys[0], VersionId="v2")[0]
+check("DeleteObject of a version other than null", code == "InvalidArgument", code)
 r = s3.delete_objects(Bucket=BUCKET, Delete={"Objects": [{"Key": k} for k in keys] + [{"Key": "list/none"}]})
 check("DeleteObjects", sorted(d["Key"] for d in r["Deleted"]) == sorted(keys + ["list/none"]) and not r.get("Errors"))
 check("the files are gone", not any(on_disk(k) for k in keys))

@@ -40,6 +40,7 @@ const BUFFER: usize = 64 * 1024;
 
 pub struct Watch {
     inotify: Inotify,
+    root: PathBuf,
     dirs: HashMap<WatchDescriptor, PathBuf>,
     warned_limit: bool,
     warned_overflow: bool,
@@ -58,6 +59,7 @@ impl Watch {
         let wd = inotify.watches().add(&root, changes())?;
         let mut w = Watch {
             inotify,
+            root: root.clone(),
             dirs: HashMap::from([(wd, root.clone())]),
             warned_limit: false,
             warned_overflow: false,
@@ -77,6 +79,7 @@ impl Watch {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return e,
             };
+            let mut resync = false;
             for event in events {
                 if event.mask.contains(EventMask::Q_OVERFLOW) {
                     if !self.warned_overflow {
@@ -86,6 +89,8 @@ impl Watch {
                              changes were missed and are left to the poll"
                         );
                     }
+                    // Directories made meanwhile are watched from now on.
+                    resync = true;
                     continue;
                 }
                 // The directory itself is gone (IGNORED follows DELETE_SELF,
@@ -114,6 +119,9 @@ impl Watch {
                     // within the root is watched again at MOVED_TO.
                     self.forget(&path);
                 }
+            }
+            if resync {
+                self.walk(self.root.clone(), &mut |_| {});
             }
         }
     }

@@ -60,7 +60,9 @@ pub(super) async fn get(
         };
         let after = input.part_number_marker.unwrap_or(0).max(0);
         let total = i32::try_from(meta.parts.len()).unwrap_or(i32::MAX);
-        let numbers: Vec<i32> = (after + 1..=total).take(max as usize).collect();
+        let numbers: Vec<i32> = (after.saturating_add(1)..=total)
+            .take(max as usize)
+            .collect();
         let truncated = numbers.last().is_some_and(|&n| n < total);
         let parts = numbers
             .iter()

@@ -104,11 +104,9 @@ impl Backend {
         outcome: PutOutcome,
         wanted: &S3Meta,
         if_exists: IfExists,
-    ) -> S3Result<()> {
-        if !matches!(outcome, PutOutcome::Identical(_))
-            || !matches!(if_exists, IfExists::Compare | IfExists::Conflict)
-        {
-            return Ok(());
+    ) -> S3Result<Option<S3Meta>> {
+        if !matches!(outcome, PutOutcome::Identical(_)) {
+            return Ok(None);
         }
         let store = self.store().clone();
         let k = key.clone();
@@ -117,14 +115,54 @@ impl Backend {
             Ok(S3Meta::of(&object))
         })
         .await?;
-        if S3Meta::same_as(existing.as_ref(), wanted) {
-            Ok(())
-        } else {
-            Err(s3_error!(
+        if matches!(if_exists, IfExists::Compare | IfExists::Conflict)
+            && !S3Meta::same_as(existing.as_ref(), wanted)
+        {
+            return Err(s3_error!(
                 AccessDenied,
                 "the key is write-once and already holds these bytes with other metadata"
-            ))
+            ));
         }
+        // The answer describes what is stored: its ETag (which another
+        // upload of the same bytes, in other parts, may have made
+        // differently) and checksums.
+        Ok(existing)
+    }
+
+    /// The answer to a Complete of an upload that no longer exists: the
+    /// object this very upload published (a retry whose first answer was
+    /// lost, or a second Complete that waited for the first), or `e`.
+    async fn completed_before(
+        &self,
+        input: &CompleteMultipartUploadInput,
+        key: &Key,
+        tag: &str,
+        e: s3s::S3Error,
+    ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+        let gone = matches!(
+            e.code(),
+            s3s::S3ErrorCode::NoSuchUpload | s3s::S3ErrorCode::NoSuchKey
+        );
+        let meta = if gone { self.meta_of(key).await } else { None };
+        let Some(meta) =
+            meta.filter(|m| m.upload.as_deref() == Some(input.upload_id.as_str()) && m.etag == tag)
+        else {
+            return Err(e);
+        };
+        let sums = meta.checksum();
+        Ok(S3Response::new(CompleteMultipartUploadOutput {
+            bucket: Some(input.bucket.clone()),
+            key: Some(input.key.clone()),
+            e_tag: Some(etag(&meta.etag)),
+            location: Some(format!("/{}/{}", input.bucket, input.key)),
+            checksum_crc32: sums.checksum_crc32,
+            checksum_crc32c: sums.checksum_crc32c,
+            checksum_crc64nvme: sums.checksum_crc64nvme,
+            checksum_sha1: sums.checksum_sha1,
+            checksum_sha256: sums.checksum_sha256,
+            checksum_type: meta.checksum_type.map(ChecksumType::from),
+            ..Default::default()
+        }))
     }
 
     /// The recorded S3 description of the object at `key`, if it has one.
@@ -164,7 +202,7 @@ impl Backend {
         }
     }
 
-    fn store(&self) -> &Arc<Store> {
+    pub(super) fn store(&self) -> &Arc<Store> {
         &self.app.store
     }
 
@@ -236,6 +274,7 @@ pub(super) fn mpu_error(e: MpuError) -> s3s::S3Error {
         MpuError::InvalidPartOrder => s3_error!(InvalidPartOrder),
         MpuError::EntityTooSmall => s3_error!(EntityTooSmall),
         MpuError::BadDigest(m) => s3_error!(BadDigest, "{m}"),
+        MpuError::InvalidRequest(m) => s3_error!(InvalidRequest, "{m}"),
         MpuError::Store(e) => errors::any(e),
     }
 }
@@ -462,7 +501,16 @@ impl S3 for Backend {
             Ok(Err(StoreError::Exists)) if self.region != "us-east-1" => {
                 return Err(s3_error!(BucketAlreadyOwnedByYou));
             }
-            Ok(Err(StoreError::Exists)) => {}
+            // Something of that name is there: a bucket only if it is a
+            // directory (a plain-API object at the top is not).
+            Ok(Err(StoreError::Exists)) => {
+                self.need_bucket(&req.input.bucket).await.map_err(|_| {
+                    s3_error!(
+                        BucketAlreadyExists,
+                        "an object, not a bucket, has this name at the top of the root"
+                    )
+                })?
+            }
             Ok(Err(e)) => return Err(errors::any(e)),
             Err(e) => return Err(s3_error!(InternalError, "{e}")),
         }
@@ -580,8 +628,10 @@ impl S3 for Backend {
             etag: tag,
             checksums,
         } = result.map_err(errors::any)?;
-        self.same_description(&key, outcome, &wanted, if_exists)
+        let existing = self
+            .same_description(&key, outcome, &wanted, if_exists)
             .await?;
+        let tag = existing.map_or(tag, |m| m.etag);
         let size = match outcome {
             PutOutcome::Created(m) | PutOutcome::Identical(m) => m.size,
         };
@@ -741,6 +791,12 @@ impl S3 for Backend {
         let input = req.input;
         let key = self.key(&input.bucket, &input.key)?;
         self.need_bucket(&input.bucket).await?;
+        if input.version_id.as_deref().is_some_and(|v| v != "null") {
+            return Err(s3_error!(
+                InvalidArgument,
+                "this bucket has no versioning: the only version ID is null"
+            ));
+        }
         if input.if_match.is_some() || input.if_match_size.is_some() {
             return Err(s3_error!(
                 NotImplemented,
@@ -896,8 +952,10 @@ impl S3 for Backend {
             _ => e,
         })?;
         self.app.read_cache.forget(&dest);
-        self.same_description(&dest, outcome, &wanted, if_exists)
+        let existing = self
+            .same_description(&dest, outcome, &wanted, if_exists)
             .await?;
+        let tag = existing.map_or(tag, |m| m.etag);
         let written = match outcome {
             PutOutcome::Created(m) | PutOutcome::Identical(m) => m.modified(),
         };
@@ -985,6 +1043,9 @@ impl S3 for Backend {
             trailing_headers,
             ..
         } = req;
+        if self.store().read_only() {
+            return Err(errors::any(StoreError::ReadOnly));
+        }
         let info = self
             .upload_of(&input.upload_id, &input.bucket, &input.key)
             .await?;
@@ -1033,11 +1094,12 @@ impl S3 for Backend {
         &self,
         req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
-        let input = req.input;
+        let mut input = req.input;
         let key = self.key(&input.bucket, &input.key)?;
         let mut chosen = Vec::new();
         for p in input
             .multipart_upload
+            .take()
             .and_then(|m| m.parts)
             .unwrap_or_default()
         {
@@ -1065,37 +1127,15 @@ impl S3 for Backend {
             checksum_sha256: input.checksum_sha256.clone(),
             ..Default::default()
         };
+        // The ETag these parts make: a Complete answered before must have
+        // named the same.
+        let tag = multipart::multipart_etag(chosen.iter().map(|c| c.etag.as_str()));
         let info = match self
             .upload_of(&input.upload_id, &input.bucket, &input.key)
             .await
         {
             Ok(info) => info,
-            Err(e) => {
-                // A retried Complete whose first answer was lost: the upload is
-                // gone, and the object it made is there (same parts, same ETag).
-                let tag = multipart::multipart_etag(chosen.iter().map(|c| c.etag.as_str()));
-                if *e.code() == s3s::S3ErrorCode::NoSuchUpload
-                    && !chosen.is_empty()
-                    && let Some(meta) = self.meta_of(&key).await
-                    && meta.etag == tag
-                {
-                    let sums = meta.checksum();
-                    return Ok(S3Response::new(CompleteMultipartUploadOutput {
-                        bucket: Some(input.bucket.clone()),
-                        key: Some(input.key.clone()),
-                        e_tag: Some(etag(&tag)),
-                        location: Some(format!("/{}/{}", input.bucket, input.key)),
-                        checksum_crc32: sums.checksum_crc32,
-                        checksum_crc32c: sums.checksum_crc32c,
-                        checksum_crc64nvme: sums.checksum_crc64nvme,
-                        checksum_sha1: sums.checksum_sha1,
-                        checksum_sha256: sums.checksum_sha256,
-                        checksum_type: meta.checksum_type.map(ChecksumType::from),
-                        ..Default::default()
-                    }));
-                }
-                return Err(e);
-            }
+            Err(e) => return self.completed_before(&input, &key, &tag, e).await,
         };
         let wanted = S3Meta {
             content_type: info.content_type,
@@ -1118,21 +1158,30 @@ impl S3 for Backend {
         );
         let r = mpu(move || uploads.complete(&store, &id, &k, &chosen, &want, if_exists)).await;
         self.app.read_cache.forget(&key);
-        let done = r?;
-        self.same_description(&key, done.outcome, &wanted, if_exists)
+        let done = match r {
+            Ok(done) => done,
+            // Another Complete of this upload finished while this one
+            // waited for its turn.
+            Err(e) => return self.completed_before(&input, &key, &tag, e).await,
+        };
+        let existing = self
+            .same_description(&key, done.outcome, &wanted, if_exists)
             .await?;
-        let sums = done.checksum;
+        let (tag, sums, kind) = match existing {
+            Some(m) => (m.etag.clone(), m.checksum(), m.checksum_type),
+            None => (done.etag, done.checksum, done.checksum_type),
+        };
         Ok(S3Response::new(CompleteMultipartUploadOutput {
             bucket: Some(input.bucket.clone()),
             key: Some(input.key.clone()),
-            e_tag: Some(etag(&done.etag)),
+            e_tag: Some(etag(&tag)),
             location: Some(format!("/{}/{}", input.bucket, input.key)),
             checksum_crc32: sums.checksum_crc32,
             checksum_crc32c: sums.checksum_crc32c,
             checksum_crc64nvme: sums.checksum_crc64nvme,
             checksum_sha1: sums.checksum_sha1,
             checksum_sha256: sums.checksum_sha256,
-            checksum_type: done.checksum_type.map(ChecksumType::from),
+            checksum_type: kind.map(ChecksumType::from),
             ..Default::default()
         }))
     }

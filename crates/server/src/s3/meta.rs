@@ -46,6 +46,10 @@ pub struct S3Meta {
     /// Their checksums, in the upload's algorithm (the one in `checksums`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub part_checksums: Vec<String>,
+    /// The multipart upload that published these bytes: a retried Complete
+    /// of it is answered from here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload: Option<String>,
 }
 
 /// The representation headers an S3 write sets and reads give back.
@@ -156,8 +160,10 @@ impl S3Meta {
             return (i == 0).then_some((0, size));
         }
         let len = *self.parts.get(i)?;
-        let start: u64 = self.parts[..i].iter().sum();
-        (start + len <= size).then_some((start, len))
+        let start = self.parts[..i]
+            .iter()
+            .try_fold(0u64, |sum, p| sum.checked_add(*p))?;
+        (start.checked_add(len)? <= size).then_some((start, len))
     }
 
     /// Part `n`'s checksum (multipart with a checksum algorithm), or the

@@ -8,10 +8,11 @@
 //! Uploads older than `--s3-upload-expiry` are removed when another
 //! begins.
 
+use std::collections::HashSet;
 use std::fs::File;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, SystemTime};
 
 use putfs_store::{IfExists, Key, PutOutcome, Result, Sink, Store, StoreError};
@@ -87,6 +88,7 @@ pub enum MpuError {
     InvalidPartOrder,
     EntityTooSmall,
     BadDigest(String),
+    InvalidRequest(String),
     Store(StoreError),
 }
 
@@ -106,6 +108,25 @@ pub struct Uploads {
     dir: PathBuf,
     fsync: bool,
     expiry: Duration,
+    /// Uploads being completed: a second Complete of the same upload (a
+    /// client retrying while the first still copies) waits for the first.
+    completing: (Mutex<HashSet<String>>, Condvar),
+}
+
+/// The right to complete one upload, held while it is completed.
+struct Turn<'a> {
+    uploads: &'a Uploads,
+    id: String,
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        let (set, done) = &self.uploads.completing;
+        set.lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.id);
+        done.notify_all();
+    }
 }
 
 fn now_ms() -> u64 {
@@ -128,6 +149,7 @@ impl Uploads {
             dir: root.join(".putfs").join("s3-uploads"),
             fsync,
             expiry,
+            completing: (Mutex::new(HashSet::new()), Condvar::new()),
         }
     }
 
@@ -145,6 +167,20 @@ impl Uploads {
             Ok(dir)
         } else {
             Err(MpuError::NoSuchUpload)
+        }
+    }
+
+    /// Wait until no other Complete of `id` runs, and hold the turn.
+    fn turn(&self, id: &str) -> Turn<'_> {
+        let (set, done) = &self.completing;
+        let mut busy = set.lock().unwrap_or_else(|p| p.into_inner());
+        while busy.contains(id) {
+            busy = done.wait(busy).unwrap_or_else(|p| p.into_inner());
+        }
+        busy.insert(id.to_owned());
+        Turn {
+            uploads: self,
+            id: id.to_owned(),
         }
     }
 
@@ -288,12 +324,25 @@ impl Uploads {
         want: &Checksum,
         if_exists: IfExists,
     ) -> std::result::Result<Completed, MpuError> {
+        let _turn = self.turn(id);
         let info = self.info(id)?;
         let dir = self.upload_dir(id)?;
         if chosen.is_empty() {
             return Err(MpuError::InvalidPart("no part was named".into()));
         }
         let algo = info.checksum_algorithm.clone();
+        // Checksums this upload cannot check are refused, not ignored.
+        let foreign = |c: &Checksum| {
+            checksums::fields(c)
+                .iter()
+                .any(|(name, v)| v.is_some() && algo.as_deref() != Some(*name))
+        };
+        if foreign(want) || chosen.iter().any(|c| foreign(&c.checksums)) {
+            return Err(MpuError::InvalidRequest(match &algo {
+                None => "the upload was begun without a checksum algorithm".to_owned(),
+                Some(a) => format!("the upload's checksum algorithm is {a}"),
+            }));
+        }
         let have = self.parts(id)?;
         let mut files = Vec::with_capacity(chosen.len());
         let mut sizes = Vec::with_capacity(chosen.len());
@@ -375,6 +424,7 @@ impl Uploads {
             metadata: info.metadata,
             headers: info.headers,
             parts: sizes,
+            upload: Some(id.to_owned()),
             ..S3Meta::default()
         };
         if let (Some(a), Some(v)) = (&algo, &checksum) {

@@ -22,6 +22,9 @@ pub(super) async fn copy(
     backend: &Backend,
     input: UploadPartCopyInput,
 ) -> S3Result<S3Response<UploadPartCopyOutput>> {
+    if backend.store().read_only() {
+        return Err(super::errors::any(putfs_store::StoreError::ReadOnly));
+    }
     let info = backend
         .upload_of(&input.upload_id, &input.bucket, &input.key)
         .await?;
