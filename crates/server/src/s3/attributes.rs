@@ -4,7 +4,7 @@
 use s3s::dto::*;
 use s3s::{S3Response, S3Result, s3_error};
 
-use super::backend::{Backend, checksum_type_if};
+use super::base::{Backend, checksum_type_if};
 
 /// Most parts in one answer (S3's default and limit).
 const MAX_PARTS: i32 = 1000;

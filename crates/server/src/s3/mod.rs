@@ -10,6 +10,7 @@
 
 mod attributes;
 mod backend;
+mod base;
 mod checksums;
 mod errors;
 pub mod keys;
@@ -42,7 +43,7 @@ struct S3State {
 /// The S3 listener's service over `app`'s store.
 pub fn router(app: App, cfg: &S3Config) -> Result<Router, String> {
     let auth = keys::load(&cfg.keys)?;
-    let mut builder = S3ServiceBuilder::new(backend::Backend::new(app.clone(), cfg));
+    let mut builder = S3ServiceBuilder::new(base::Backend::new(app.clone(), cfg));
     builder.set_auth(auth);
     if let Some(domain) = &cfg.domain {
         let host = s3s::host::SingleDomain::new(domain)

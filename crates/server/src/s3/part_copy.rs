@@ -11,7 +11,7 @@ use putfs_store::Sink;
 use s3s::dto::*;
 use s3s::{S3Response, S3Result, s3_error};
 
-use super::backend::{Backend, conditions};
+use super::base::{Backend, conditions};
 use super::checksums;
 use super::upload::Expected;
 
@@ -69,8 +69,8 @@ pub(super) async fn copy(
     let written = tokio::task::spawn_blocking(move || {
         let mut sink = uploads
             .part(&id, n, checks, expected, algo)
-            .map_err(super::backend::mpu_error)?;
-        let mpu = |e: putfs_store::StoreError| super::backend::mpu_error(e.into());
+            .map_err(super::base::mpu_error)?;
+        let mpu = |e: putfs_store::StoreError| super::base::mpu_error(e.into());
         let io = |e: std::io::Error| mpu(putfs_store::StoreError::from_io(e));
         object.file.seek(SeekFrom::Start(start)).map_err(io)?;
         let mut left = len;

@@ -7,7 +7,7 @@
 use s3s::dto::*;
 use s3s::{S3Response, S3Result, s3_error};
 
-use super::backend::{Backend, encoder, max_keys, owner};
+use super::base::{Backend, encoder, max_keys, owner};
 
 /// The version ID S3 gives every object of an unversioned bucket.
 const NULL_VERSION: &str = "null";
