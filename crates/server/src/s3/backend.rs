@@ -9,7 +9,7 @@ use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio_util::io::ReaderStream;
 
-use super::checksums;
+use super::checksums::{self, checksum_of, with_checksums};
 use super::errors;
 use super::meta::{Headers, S3Meta};
 use super::multipart::{self, UploadInfo};
@@ -156,14 +156,7 @@ impl S3 for Backend {
         }
         let store = self.store().clone();
         let if_exists = self.if_exists(&key, input.if_none_match.as_ref());
-        let given = Checksum {
-            checksum_crc32: input.checksum_crc32.clone(),
-            checksum_crc32c: input.checksum_crc32c.clone(),
-            checksum_crc64nvme: input.checksum_crc64nvme.clone(),
-            checksum_sha1: input.checksum_sha1.clone(),
-            checksum_sha256: input.checksum_sha256.clone(),
-            ..Default::default()
-        };
+        let given = checksum_of!(input);
         let (checks, expected) = upload::expectations(
             &headers,
             input.content_md5.clone(),
@@ -213,16 +206,14 @@ impl S3 for Backend {
         let size = match outcome {
             PutOutcome::Created(m) | PutOutcome::Identical(m) => m.size,
         };
-        Ok(S3Response::new(PutObjectOutput {
-            e_tag: Some(etag(&tag)),
-            size: i64::try_from(size).ok(),
-            checksum_crc32: checksums.checksum_crc32,
-            checksum_crc32c: checksums.checksum_crc32c,
-            checksum_crc64nvme: checksums.checksum_crc64nvme,
-            checksum_sha1: checksums.checksum_sha1,
-            checksum_sha256: checksums.checksum_sha256,
-            ..Default::default()
-        }))
+        Ok(S3Response::new(with_checksums!(
+            checksums,
+            PutObjectOutput {
+                e_tag: Some(etag(&tag)),
+                size: i64::try_from(size).ok(),
+                ..Default::default()
+            }
+        )))
     }
 
     async fn get_object(
@@ -248,10 +239,7 @@ impl S3 for Backend {
             )
             .await?;
         let size = object.meta.size;
-        let part = match input.part_number {
-            None => None,
-            Some(n) => Some((n, part_of(&meta, n, size)?)),
-        };
+        let part = part_at(&meta, size, input.part_number)?;
         let (start, len, content_range) = match (&input.range, part) {
             (_, Some((_, (start, len)))) => (
                 start,
@@ -276,39 +264,35 @@ impl S3 for Backend {
             .map_err(|e| s3_error!(InternalError, "{e}"))?;
         self.app.metrics.bytes_out.inc_by(len);
         let body = StreamingBlob::wrap(ReaderStream::with_capacity(file.take(len), CHUNK));
-        // A checksum is of the whole object: a part of it gets none (SDKs
-        // check what they are given against the bytes they received).
-        let wants = wants_checksums(input.checksum_mode.as_ref());
-        let sums = match part {
-            Some((n, _)) if wants => meta.part_checksum(n),
-            None if wants && content_range.is_none() => meta.checksum(),
-            _ => Checksum::default(),
-        };
+        let sums = read_checksums(
+            &meta,
+            part,
+            input.checksum_mode.as_ref(),
+            content_range.is_none(),
+        );
         let sums_type = checksum_type_if(&meta, &sums);
         let parts_count = part.map(|_| i32::try_from(meta.parts_count()).unwrap_or(i32::MAX));
-        Ok(S3Response::new(GetObjectOutput {
-            parts_count,
-            body: Some(body),
-            content_length: i64::try_from(len).ok(),
-            content_range,
-            accept_ranges: Some("bytes".into()),
-            e_tag: Some(etag(&meta.etag)),
-            last_modified: Some(Timestamp::from(modified)),
-            content_type: meta.content_type.clone(),
-            metadata: (!meta.metadata.is_empty()).then(|| meta.metadata.clone()),
-            cache_control: meta.headers.cache_control.clone(),
-            content_disposition: meta.headers.content_disposition.clone(),
-            content_encoding: meta.headers.content_encoding.clone(),
-            content_language: meta.headers.content_language.clone(),
-            expires: meta.headers.expires(),
-            checksum_crc32: sums.checksum_crc32,
-            checksum_crc32c: sums.checksum_crc32c,
-            checksum_crc64nvme: sums.checksum_crc64nvme,
-            checksum_sha1: sums.checksum_sha1,
-            checksum_sha256: sums.checksum_sha256,
-            checksum_type: sums_type,
-            ..Default::default()
-        }))
+        Ok(S3Response::new(with_checksums!(
+            sums,
+            GetObjectOutput {
+                parts_count: parts_count,
+                body: Some(body),
+                content_length: i64::try_from(len).ok(),
+                content_range: content_range,
+                accept_ranges: Some("bytes".into()),
+                e_tag: Some(etag(&meta.etag)),
+                last_modified: Some(Timestamp::from(modified)),
+                content_type: meta.content_type.clone(),
+                metadata: (!meta.metadata.is_empty()).then(|| meta.metadata.clone()),
+                cache_control: meta.headers.cache_control.clone(),
+                content_disposition: meta.headers.content_disposition.clone(),
+                content_encoding: meta.headers.content_encoding.clone(),
+                content_language: meta.headers.content_language.clone(),
+                expires: meta.headers.expires(),
+                checksum_type: sums_type,
+                ..Default::default()
+            }
+        )))
     }
 
     async fn head_object(
@@ -328,38 +312,28 @@ impl S3 for Backend {
             )
             .await?;
         let size = object.meta.size;
-        let part = match input.part_number {
-            None => None,
-            Some(n) => Some((n, part_of(&meta, n, size)?)),
-        };
-        let wants = wants_checksums(input.checksum_mode.as_ref());
-        let sums = match part {
-            Some((n, _)) if wants => meta.part_checksum(n),
-            None if wants => meta.checksum(),
-            _ => Checksum::default(),
-        };
+        let part = part_at(&meta, size, input.part_number)?;
+        let sums = read_checksums(&meta, part, input.checksum_mode.as_ref(), true);
         let sums_type = checksum_type_if(&meta, &sums);
-        Ok(S3Response::new(HeadObjectOutput {
-            content_length: i64::try_from(part.map_or(size, |(_, (_, len))| len)).ok(),
-            parts_count: part.map(|_| i32::try_from(meta.parts_count()).unwrap_or(i32::MAX)),
-            cache_control: meta.headers.cache_control.clone(),
-            content_disposition: meta.headers.content_disposition.clone(),
-            content_encoding: meta.headers.content_encoding.clone(),
-            content_language: meta.headers.content_language.clone(),
-            expires: meta.headers.expires(),
-            checksum_crc32: sums.checksum_crc32,
-            checksum_crc32c: sums.checksum_crc32c,
-            checksum_crc64nvme: sums.checksum_crc64nvme,
-            checksum_sha1: sums.checksum_sha1,
-            checksum_sha256: sums.checksum_sha256,
-            checksum_type: sums_type,
-            accept_ranges: Some("bytes".into()),
-            e_tag: Some(etag(&meta.etag)),
-            last_modified: Some(Timestamp::from(modified)),
-            content_type: meta.content_type.clone(),
-            metadata: (!meta.metadata.is_empty()).then(|| meta.metadata.clone()),
-            ..Default::default()
-        }))
+        Ok(S3Response::new(with_checksums!(
+            sums,
+            HeadObjectOutput {
+                content_length: i64::try_from(part.map_or(size, |(_, (_, len))| len)).ok(),
+                parts_count: part.map(|_| i32::try_from(meta.parts_count()).unwrap_or(i32::MAX)),
+                cache_control: meta.headers.cache_control.clone(),
+                content_disposition: meta.headers.content_disposition.clone(),
+                content_encoding: meta.headers.content_encoding.clone(),
+                content_language: meta.headers.content_language.clone(),
+                expires: meta.headers.expires(),
+                checksum_type: sums_type,
+                accept_ranges: Some("bytes".into()),
+                e_tag: Some(etag(&meta.etag)),
+                last_modified: Some(Timestamp::from(modified)),
+                content_type: meta.content_type.clone(),
+                metadata: (!meta.metadata.is_empty()).then(|| meta.metadata.clone()),
+                ..Default::default()
+            }
+        )))
     }
 
     async fn delete_object(
@@ -452,20 +426,7 @@ impl S3 for Backend {
         req: S3Request<CopyObjectInput>,
     ) -> S3Result<S3Response<CopyObjectOutput>> {
         let input = req.input;
-        let CopySource::Bucket {
-            bucket: src_bucket,
-            key: src_key,
-            version_id,
-        } = &input.copy_source
-        else {
-            return Err(s3_error!(
-                NotImplemented,
-                "copies from access points are not supported"
-            ));
-        };
-        if version_id.is_some() {
-            return Err(s3_error!(NotImplemented, "versions are not supported"));
-        }
+        let (src_bucket, src_key) = copy_source(&input.copy_source)?;
         let src = self.key(src_bucket, src_key)?;
         let dest = self.key(&input.bucket, &input.key)?;
         self.need_bucket(src_bucket).await?;
@@ -509,18 +470,11 @@ impl S3 for Backend {
         let d = dest.clone();
         let etag_value = meta.etag.clone();
         let (outcome, tag) = blocking(move || {
-            use std::io::{Read, Seek};
+            use std::io::Seek;
             let mut file = object.file;
             file.rewind().map_err(StoreError::from_io)?;
             let mut upload = store.begin_upload(&d, Vec::new(), if_exists, None)?;
-            let mut buf = vec![0u8; CHUNK];
-            loop {
-                let n = file.read(&mut buf).map_err(StoreError::from_io)?;
-                if n == 0 {
-                    break;
-                }
-                upload.write(&buf[..n])?;
-            }
+            upload::feed_from(file, |chunk| upload.write(chunk))?;
             meta.attach_to(&mut upload)?;
             Ok((upload.commit()?, etag_value))
         })
@@ -627,14 +581,7 @@ impl S3 for Backend {
         let info = self
             .upload_of(&input.upload_id, &input.bucket, &input.key)
             .await?;
-        let given = Checksum {
-            checksum_crc32: input.checksum_crc32.clone(),
-            checksum_crc32c: input.checksum_crc32c.clone(),
-            checksum_crc64nvme: input.checksum_crc64nvme.clone(),
-            checksum_sha1: input.checksum_sha1.clone(),
-            checksum_sha256: input.checksum_sha256.clone(),
-            ..Default::default()
-        };
+        let given = checksum_of!(input);
         // An upload begun with a checksum algorithm computes it for every
         // part, whatever the part's request names.
         let upload_algo = info.checksum_algorithm.as_deref().map(checksums::algorithm);
@@ -657,15 +604,13 @@ impl S3 for Backend {
             upload::from_trailer(&trailer, &mut e.checksums);
         }
         let written = pump.finish().await.map_err(errors::any)?;
-        Ok(S3Response::new(UploadPartOutput {
-            e_tag: Some(etag(&written.etag)),
-            checksum_crc32: written.checksums.checksum_crc32,
-            checksum_crc32c: written.checksums.checksum_crc32c,
-            checksum_crc64nvme: written.checksums.checksum_crc64nvme,
-            checksum_sha1: written.checksums.checksum_sha1,
-            checksum_sha256: written.checksums.checksum_sha256,
-            ..Default::default()
-        }))
+        Ok(S3Response::new(with_checksums!(
+            written.checksums,
+            UploadPartOutput {
+                e_tag: Some(etag(&written.etag)),
+                ..Default::default()
+            }
+        )))
     }
 
     async fn complete_multipart_upload(
@@ -685,26 +630,12 @@ impl S3 for Backend {
                 .part_number
                 .ok_or_else(|| s3_error!(InvalidPart, "a part without a number"))?;
             chosen.push(multipart::Chosen {
+                checksums: checksum_of!(p),
                 number: n,
                 etag: p.e_tag.map(|t| t.value().to_owned()).unwrap_or_default(),
-                checksums: Checksum {
-                    checksum_crc32: p.checksum_crc32,
-                    checksum_crc32c: p.checksum_crc32c,
-                    checksum_crc64nvme: p.checksum_crc64nvme,
-                    checksum_sha1: p.checksum_sha1,
-                    checksum_sha256: p.checksum_sha256,
-                    ..Default::default()
-                },
             });
         }
-        let want = Checksum {
-            checksum_crc32: input.checksum_crc32.clone(),
-            checksum_crc32c: input.checksum_crc32c.clone(),
-            checksum_crc64nvme: input.checksum_crc64nvme.clone(),
-            checksum_sha1: input.checksum_sha1.clone(),
-            checksum_sha256: input.checksum_sha256.clone(),
-            ..Default::default()
-        };
+        let want = checksum_of!(input);
         // The ETag these parts make: a Complete answered before must have
         // named the same.
         let tag = multipart::multipart_etag(chosen.iter().map(|c| c.etag.as_str()));
@@ -749,19 +680,7 @@ impl S3 for Backend {
             Some(m) => (m.etag.clone(), m.checksum(), m.checksum_type),
             None => (done.etag, done.checksum, done.checksum_type),
         };
-        Ok(S3Response::new(CompleteMultipartUploadOutput {
-            bucket: Some(input.bucket.clone()),
-            key: Some(input.key.clone()),
-            e_tag: Some(etag(&tag)),
-            location: Some(format!("/{}/{}", input.bucket, input.key)),
-            checksum_crc32: sums.checksum_crc32,
-            checksum_crc32c: sums.checksum_crc32c,
-            checksum_crc64nvme: sums.checksum_crc64nvme,
-            checksum_sha1: sums.checksum_sha1,
-            checksum_sha256: sums.checksum_sha256,
-            checksum_type: kind.map(ChecksumType::from),
-            ..Default::default()
-        }))
+        Ok(completed(&input, &tag, sums, kind))
     }
 
     async fn abort_multipart_upload(

@@ -12,7 +12,7 @@ use putfs_store::{IfExists, Key, Object, PutOutcome, Store, StoreError};
 use s3s::dto::*;
 use s3s::{S3Response, S3Result, s3_error};
 
-use super::checksums;
+use super::checksums::{self, with_checksums};
 use super::errors;
 use super::listing::{self, Query};
 use super::meta::S3Meta;
@@ -149,20 +149,12 @@ impl Backend {
         else {
             return Err(e);
         };
-        let sums = meta.checksum();
-        Ok(S3Response::new(CompleteMultipartUploadOutput {
-            bucket: Some(input.bucket.clone()),
-            key: Some(input.key.clone()),
-            e_tag: Some(etag(&meta.etag)),
-            location: Some(format!("/{}/{}", input.bucket, input.key)),
-            checksum_crc32: sums.checksum_crc32,
-            checksum_crc32c: sums.checksum_crc32c,
-            checksum_crc64nvme: sums.checksum_crc64nvme,
-            checksum_sha1: sums.checksum_sha1,
-            checksum_sha256: sums.checksum_sha256,
-            checksum_type: meta.checksum_type.map(ChecksumType::from),
-            ..Default::default()
-        }))
+        Ok(completed(
+            input,
+            &meta.etag,
+            meta.checksum(),
+            meta.checksum_type,
+        ))
     }
 
     /// The recorded S3 description of the object at `key`, if it has one.
@@ -299,17 +291,13 @@ pub(super) fn describe(object: &mut Object) -> Result<S3Meta, StoreError> {
         return Ok(meta);
     }
     use s3s::crypto::{Checksum as _, Md5};
-    use std::io::{Read, Seek};
+    use std::io::Seek;
     let mut md5 = Md5::default();
     object.file.rewind().map_err(StoreError::from_io)?;
-    let mut buf = vec![0u8; CHUNK];
-    loop {
-        let n = object.file.read(&mut buf).map_err(StoreError::from_io)?;
-        if n == 0 {
-            break;
-        }
-        md5.update(&buf[..n]);
-    }
+    super::upload::feed_from(&mut object.file, |chunk| {
+        md5.update(chunk);
+        Ok(())
+    })?;
     let meta = S3Meta {
         sha256: object.meta.sha256.map(hex::encode).unwrap_or_default(),
         stamp: object
@@ -324,9 +312,71 @@ pub(super) fn describe(object: &mut Object) -> Result<S3Meta, StoreError> {
     Ok(meta)
 }
 
-/// Did the read ask for checksums (`x-amz-checksum-mode: ENABLED`)?
-pub(super) fn wants_checksums(mode: Option<&ChecksumMode>) -> bool {
-    mode.is_some_and(|m| m.as_str() == ChecksumMode::ENABLED)
+/// The answer to a CompleteMultipartUpload: what the object at its key is.
+pub(super) fn completed(
+    input: &CompleteMultipartUploadInput,
+    tag: &str,
+    sums: Checksum,
+    kind: Option<String>,
+) -> S3Response<CompleteMultipartUploadOutput> {
+    S3Response::new(with_checksums!(
+        sums,
+        CompleteMultipartUploadOutput {
+            bucket: Some(input.bucket.clone()),
+            key: Some(input.key.clone()),
+            e_tag: Some(etag(tag)),
+            location: Some(format!("/{}/{}", input.bucket, input.key)),
+            checksum_type: kind.map(ChecksumType::from),
+            ..Default::default()
+        }
+    ))
+}
+
+/// The bucket and key a copy reads from: a bucket's object, and no
+/// version but `null` (buckets here have no versioning).
+pub(super) fn copy_source(source: &CopySource) -> S3Result<(&str, &str)> {
+    let CopySource::Bucket {
+        bucket,
+        key,
+        version_id,
+    } = source
+    else {
+        return Err(s3_error!(
+            NotImplemented,
+            "copies from access points are not supported"
+        ));
+    };
+    if version_id.as_deref().is_some_and(|v| v != "null") {
+        return Err(s3_error!(NotImplemented, "versions are not supported"));
+    }
+    Ok((bucket, key))
+}
+
+/// The checksums a read gives back: none unless it asked
+/// (`x-amz-checksum-mode: ENABLED`); a part's for a part; the object's for
+/// the `whole` object, none for a range of it (SDKs check what they are
+/// given against the bytes they received).
+pub(super) fn read_checksums(
+    meta: &S3Meta,
+    part: Option<(i32, (u64, u64))>,
+    mode: Option<&ChecksumMode>,
+    whole: bool,
+) -> Checksum {
+    let wants = mode.is_some_and(|m| m.as_str() == ChecksumMode::ENABLED);
+    match part {
+        Some((n, _)) if wants => meta.part_checksum(n),
+        None if wants && whole => meta.checksum(),
+        _ => Checksum::default(),
+    }
+}
+
+/// The part a read asked for (`partNumber`), with where it lies.
+pub(super) fn part_at(
+    meta: &S3Meta,
+    size: u64,
+    n: Option<i32>,
+) -> S3Result<Option<(i32, (u64, u64))>> {
+    n.map(|n| Ok((n, part_of(meta, n, size)?))).transpose()
 }
 
 /// Where part `n` of the object lies, or S3's error for a part it lacks.

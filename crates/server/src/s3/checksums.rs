@@ -8,6 +8,41 @@ use base64::engine::general_purpose::STANDARD;
 use s3s::checksum::ChecksumHasher;
 use s3s::dto::{Checksum, ChecksumAlgorithm, ChecksumType};
 
+/// The five `checksum_*` fields of any S3 input or part (cloned) as one
+/// `Checksum`.
+macro_rules! checksum_of {
+    ($src:expr) => {{
+        let src = &$src;
+        s3s::dto::Checksum {
+            checksum_crc32: src.checksum_crc32.clone(),
+            checksum_crc32c: src.checksum_crc32c.clone(),
+            checksum_crc64nvme: src.checksum_crc64nvme.clone(),
+            checksum_sha1: src.checksum_sha1.clone(),
+            checksum_sha256: src.checksum_sha256.clone(),
+            ..Default::default()
+        }
+    }};
+}
+pub(crate) use checksum_of;
+
+/// An S3 output struct with the five `checksum_*` fields taken from a
+/// `Checksum`, beside the fields given.
+macro_rules! with_checksums {
+    ($sums:expr, $ty:path { $($field:ident: $value:expr,)* ..$rest:expr }) => {{
+        let sums: s3s::dto::Checksum = $sums;
+        $ty {
+            checksum_crc32: sums.checksum_crc32,
+            checksum_crc32c: sums.checksum_crc32c,
+            checksum_crc64nvme: sums.checksum_crc64nvme,
+            checksum_sha1: sums.checksum_sha1,
+            checksum_sha256: sums.checksum_sha256,
+            $($field: $value,)*
+            ..$rest
+        }
+    }};
+}
+pub(crate) use with_checksums;
+
 pub const ALGORITHMS: [&str; 5] = ["crc32", "crc32c", "crc64nvme", "sha1", "sha256"];
 
 /// `(name, value)` of every checksum in `c`.

@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use super::checksums;
 use super::meta::S3Meta;
-use super::upload::{Expected, verify};
+use super::upload::{self, Expected, verify};
 
 /// Below this, only the last part may be (S3's rule).
 pub const MIN_PART: u64 = 5 * 1024 * 1024;
@@ -390,19 +390,13 @@ impl Uploads {
             _ => None,
         };
         let mut upload = store.begin_upload(key, Vec::new(), if_exists, None)?;
-        let mut buf = vec![0u8; 1024 * 1024];
         for path in &files {
-            let mut f = File::open(path)?;
-            loop {
-                let n = f.read(&mut buf)?;
-                if n == 0 {
-                    break;
-                }
+            upload::feed_from(File::open(path)?, |chunk| {
                 if let Some(h) = whole.as_mut() {
-                    h.update(&buf[..n]);
+                    h.update(chunk);
                 }
-                upload.write(&buf[..n])?;
-            }
+                upload.write(chunk)
+            })?;
         }
         // The object's checksum, checked before it is published.
         let checksum = match (&algo, whole) {

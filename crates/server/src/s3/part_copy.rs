@@ -11,12 +11,9 @@ use putfs_store::Sink;
 use s3s::dto::*;
 use s3s::{S3Response, S3Result, s3_error};
 
-use super::base::{Backend, conditions};
+use super::base::{Backend, conditions, copy_source};
 use super::checksums;
-use super::upload::Expected;
-
-/// Read size while copying.
-const CHUNK: usize = 1024 * 1024;
+use super::upload::{Expected, feed_from};
 
 pub(super) async fn copy(
     backend: &Backend,
@@ -28,20 +25,7 @@ pub(super) async fn copy(
     let info = backend
         .upload_of(&input.upload_id, &input.bucket, &input.key)
         .await?;
-    let CopySource::Bucket {
-        bucket: src_bucket,
-        key: src_key,
-        version_id,
-    } = &input.copy_source
-    else {
-        return Err(s3_error!(
-            NotImplemented,
-            "copies from access points are not supported"
-        ));
-    };
-    if version_id.as_deref().is_some_and(|v| v != "null") {
-        return Err(s3_error!(NotImplemented, "versions are not supported"));
-    }
+    let (src_bucket, src_key) = copy_source(&input.copy_source)?;
     let src = backend.key(src_bucket, src_key)?;
     backend.need_bucket(src_bucket).await?;
     let (mut object, meta) = backend.open(src).await?;
@@ -73,19 +57,13 @@ pub(super) async fn copy(
         let mpu = |e: putfs_store::StoreError| super::base::mpu_error(e.into());
         let io = |e: std::io::Error| mpu(putfs_store::StoreError::from_io(e));
         object.file.seek(SeekFrom::Start(start)).map_err(io)?;
-        let mut left = len;
-        let mut buf = vec![0u8; CHUNK];
-        while left > 0 {
-            let want = usize::try_from(left.min(CHUNK as u64)).unwrap_or(CHUNK);
-            let got = object.file.read(&mut buf[..want]).map_err(io)?;
-            if got == 0 {
-                return Err(s3_error!(
-                    InternalError,
-                    "the source object became shorter while it was copied"
-                ));
-            }
-            sink.write(&buf[..got]).map_err(mpu)?;
-            left -= got as u64;
+        let copied =
+            feed_from(Read::take(&mut object.file, len), |chunk| sink.write(chunk)).map_err(mpu)?;
+        if copied < len {
+            return Err(s3_error!(
+                InternalError,
+                "the source object became shorter while it was copied"
+            ));
         }
         sink.finish().map_err(mpu)
     })

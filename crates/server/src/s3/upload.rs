@@ -99,6 +99,25 @@ pub fn from_trailer(trailer: &HeaderMap, into: &mut Checksum) {
     set(&mut into.checksum_sha256, "x-amz-checksum-sha256");
 }
 
+/// Feed everything `from` holds to `write`, a buffer at a time; the number
+/// of bytes fed. (Copies, part copies and completed uploads all move an
+/// existing file's bytes into a new one this way.)
+pub fn feed_from(
+    mut from: impl std::io::Read,
+    mut write: impl FnMut(&[u8]) -> Result<()>,
+) -> Result<u64> {
+    let mut buf = vec![0u8; 1024 * 1024];
+    let mut total = 0;
+    loop {
+        let n = from.read(&mut buf).map_err(StoreError::from_io)?;
+        if n == 0 {
+            return Ok(total);
+        }
+        write(&buf[..n])?;
+        total += n as u64;
+    }
+}
+
 /// What a finished S3 upload reports.
 pub struct Written {
     pub outcome: PutOutcome,
